@@ -1,0 +1,103 @@
+//! Plain convolution and linear layers with the official key names (`weight`, `bias`).
+//!
+//! Burn's `nn::Conv2d` and `nn::Linear` would do the arithmetic, but building them from an
+//! official state dict needs these thin versions anyway: we own the parameter ids and layouts.
+
+use burn::module::Param;
+use burn::prelude::*;
+use burn::tensor::module::conv2d;
+use burn::tensor::ops::{ConvOptions, PadMode};
+
+use crate::init::Init;
+use crate::weights::{KeyError, ParamSource, StateWriter};
+
+/// Reflection padding of `p` pixels on every side (`nn.ReflectionPad2d(p)`).
+pub fn reflect_pad<B: Backend>(x: Tensor<B, 4>, p: usize) -> Tensor<B, 4> {
+    x.pad((p, p, p, p), PadMode::Reflect)
+}
+
+/// A square convolution without padding (the official blocks pad explicitly before it).
+#[derive(Module, Debug)]
+pub struct Conv<B: Backend> {
+    /// `[out, in, k, k]`, as in PyTorch.
+    pub weight: Param<Tensor<B, 4>>,
+    pub bias: Option<Param<Tensor<B, 1>>>,
+    pub stride: usize,
+}
+
+impl<B: Backend> Conv<B> {
+    /// Loads (or initialises) `weight` and, when `bias`, `bias`.
+    pub fn load(
+        src: &ParamSource<B>,
+        [out, inp, k]: [usize; 3],
+        stride: usize,
+        bias: bool,
+    ) -> Result<Self, KeyError> {
+        let init = Init::torch_default(inp * k * k);
+        Ok(Self {
+            weight: src.param("weight", [out, inp, k, k], init)?,
+            bias: if bias {
+                Some(src.param("bias", [out], init)?)
+            } else {
+                None
+            },
+            stride,
+        })
+    }
+
+    pub fn save(&self, w: &mut StateWriter) {
+        w.tensor("weight", self.weight.val());
+        if let Some(b) = &self.bias {
+            w.tensor("bias", b.val());
+        }
+    }
+
+    /// `[batch, in, h, w]` to `[batch, out, (h - k) / stride + 1, ...]`.
+    pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        conv(
+            x,
+            self.weight.val(),
+            self.bias.as_ref().map(|b| b.val()),
+            self.stride,
+        )
+    }
+}
+
+/// Unpadded convolution with the given weight (used by spectral-normed layers too).
+pub fn conv<B: Backend>(
+    x: Tensor<B, 4>,
+    weight: Tensor<B, 4>,
+    bias: Option<Tensor<B, 1>>,
+    stride: usize,
+) -> Tensor<B, 4> {
+    conv2d(
+        x,
+        weight,
+        bias,
+        ConvOptions::new([stride, stride], [0, 0], [1, 1], 1),
+    )
+}
+
+/// A bias-free linear layer (every linear layer of the official generator has `bias=False`).
+#[derive(Module, Debug)]
+pub struct Linear<B: Backend> {
+    /// `[in, out]`: the transpose of PyTorch's `[out, in]`.
+    pub weight: Param<Tensor<B, 2>>,
+}
+
+impl<B: Backend> Linear<B> {
+    pub fn load(src: &ParamSource<B>, out: usize, inp: usize) -> Result<Self, KeyError> {
+        Ok(Self {
+            weight: src.linear_weight("weight", out, inp)?,
+        })
+    }
+
+    pub fn save(&self, w: &mut StateWriter) {
+        w.linear_weight("weight", self.weight.val());
+    }
+
+    /// `[batch, in]` to `[batch, out]`.
+    pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
+        x.matmul(self.weight.val())
+    }
+}

@@ -1,0 +1,82 @@
+//! Errors of every weight format. Each names the file and, where one is at fault, the tensor.
+
+use std::path::PathBuf;
+
+use crate::config::ConfigError;
+
+/// A tensor map that does not fit the architecture being built.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    #[error("missing tensor {net}.{key}")]
+    Missing { net: String, key: String },
+    #[error("tensor {net}.{key} has shape {found:?}, but this architecture needs {expected:?}")]
+    Shape {
+        net: String,
+        key: String,
+        found: Vec<usize>,
+        expected: Vec<usize>,
+    },
+    #[error("unexpected tensors in {net}: {}", list(keys))]
+    Unexpected { net: String, keys: Vec<String> },
+}
+
+fn list(keys: &[String]) -> String {
+    const SHOWN: usize = 5;
+    let mut s = keys.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
+    if keys.len() > SHOWN {
+        s.push_str(&format!(" and {} more", keys.len() - SHOWN));
+    }
+    s
+}
+
+/// Why a weights file could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum WeightsError {
+    #[error("{}: {source}", path.display())]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{}: not a U-GAT-IT checkpoint ({reason})", path.display())]
+    NotUgatit { path: PathBuf, reason: String },
+    #[error("{}: {source}", path.display())]
+    Keys {
+        path: PathBuf,
+        #[source]
+        source: KeyError,
+    },
+    #[error("{}: {reason}", path.display())]
+    Corrupt { path: PathBuf, reason: String },
+    #[error("{}: {source}", path.display())]
+    Config {
+        path: PathBuf,
+        #[source]
+        source: ConfigError,
+    },
+    #[error("{}: {reason}", path.display())]
+    Unsupported { path: PathBuf, reason: String },
+}
+
+impl WeightsError {
+    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+        Self::Io {
+            path: path.into(),
+            source,
+        }
+    }
+
+    pub(crate) fn not_ugatit(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Self::NotUgatit {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+
+    pub(crate) fn corrupt(path: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Self::Corrupt {
+            path: path.into(),
+            reason: reason.into(),
+        }
+    }
+}

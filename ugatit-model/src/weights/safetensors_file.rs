@@ -1,0 +1,218 @@
+//! Our safetensors files: a full checkpoint (all six networks) or a generator-only export.
+//!
+//! Tensor names are the official UGATIT-pytorch keys (`genA2B.DownBlock.1.weight` in a
+//! checkpoint, `DownBlock.1.weight` in a generator file), so `safetensors.torch.load_file` gives
+//! a state dict the official code loads. The metadata holds the model config as JSON, the kind
+//! of file, the direction of a generator and the training step. A safetensors file without our
+//! metadata is read as a plain state dict with official keys.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::io::Write;
+use std::path::Path;
+
+use burn::tensor::{DType, TensorData};
+use safetensors::tensor::{Dtype, SafeTensors, View};
+
+use super::infer::infer_any;
+use super::{Contents, LoadedTensors, SourceFormat, StateDict, WeightsError};
+use crate::config::ModelConfig;
+use crate::nets::Direction;
+
+/// Value of the `format` metadata key in every file we write.
+pub const FORMAT: &str = "ugatit-rs";
+/// Version of the layout below; readers refuse newer ones.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// What one of our files holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FileKind {
+    Checkpoint,
+    Generator,
+}
+
+impl FileKind {
+    fn as_str(self) -> &'static str {
+        match self {
+            FileKind::Checkpoint => "checkpoint",
+            FileKind::Generator => "generator",
+        }
+    }
+}
+
+/// The metadata of one of our files.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FileMeta {
+    pub kind: FileKind,
+    pub config: ModelConfig,
+    /// A generator file's direction.
+    pub direction: Option<Direction>,
+    pub step: Option<u64>,
+}
+
+struct F32View<'a>(&'a TensorData);
+
+impl View for F32View<'_> {
+    fn dtype(&self) -> Dtype {
+        Dtype::F32
+    }
+    fn shape(&self) -> &[usize] {
+        self.0.shape.as_slice()
+    }
+    fn data(&self) -> Cow<'_, [u8]> {
+        Cow::Borrowed(&self.0.bytes)
+    }
+    fn data_len(&self) -> usize {
+        self.0.bytes.len()
+    }
+}
+
+/// Writes `tensors` (float32) with `meta`, atomically: a temporary file in the same folder,
+/// synced, then renamed over `path`, so a crash leaves either the old file or the new one.
+pub fn write(path: &Path, tensors: &StateDict, meta: &FileMeta) -> Result<(), WeightsError> {
+    let converted: Vec<(String, TensorData)> = tensors
+        .iter()
+        .map(|(k, v)| (k.clone(), v.clone().convert::<f32>()))
+        .collect();
+    let views = converted.iter().map(|(k, v)| (k.as_str(), F32View(v)));
+    let mut md = HashMap::new();
+    md.insert("format".to_string(), FORMAT.to_string());
+    md.insert("format_version".to_string(), FORMAT_VERSION.to_string());
+    md.insert("kind".to_string(), meta.kind.as_str().to_string());
+    md.insert(
+        "model".to_string(),
+        serde_json::to_string(&meta.config).unwrap_or_default(),
+    );
+    if let Some(d) = meta.direction {
+        md.insert("direction".to_string(), d.as_str().to_string());
+    }
+    if let Some(s) = meta.step {
+        md.insert("step".to_string(), s.to_string());
+    }
+    let bytes = safetensors::tensor::serialize(views, &Some(md))
+        .map_err(|e| WeightsError::corrupt(path, format!("cannot serialise tensors ({e})")))?;
+    write_atomic(path, &bytes)
+}
+
+/// Writes `bytes` to `path` through a synced temporary file and a rename.
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WeightsError> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => std::path::PathBuf::from("."),
+    };
+    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
+    let result = (|| {
+        let mut f = std::fs::File::create(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::rename(&tmp, path)?;
+        // Make the rename itself durable.
+        std::fs::File::open(&dir).and_then(|d| d.sync_all())
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result.map_err(|e| WeightsError::io(path, e))
+}
+
+/// Reads one of our files, or a plain safetensors state dict with official keys.
+pub fn read(path: &Path) -> Result<LoadedTensors, WeightsError> {
+    let buf = std::fs::read(path).map_err(|e| WeightsError::io(path, e))?;
+    let (_, header) = SafeTensors::read_metadata(&buf).map_err(|_| {
+        WeightsError::not_ugatit(
+            path,
+            "neither a PyTorch file nor a safetensors file, nor a run or checkpoint folder",
+        )
+    })?;
+    let st = SafeTensors::deserialize(&buf).map_err(|e| {
+        WeightsError::corrupt(path, format!("truncated or damaged safetensors file ({e})"))
+    })?;
+    let md = header.metadata().clone().unwrap_or_default();
+    let mut sd = StateDict::new();
+    for (name, view) in st.tensors() {
+        let dtype = match view.dtype() {
+            Dtype::F32 => DType::F32,
+            Dtype::F16 => DType::F16,
+            Dtype::BF16 => DType::BF16,
+            other => {
+                return Err(WeightsError::Unsupported {
+                    path: path.to_path_buf(),
+                    reason: format!("tensor {name} has dtype {other:?}; only F32, F16 and BF16 are read"),
+                })
+            }
+        };
+        let data = TensorData::from_bytes_vec(view.data().to_vec(), view.shape().to_vec(), dtype);
+        sd.insert(name, data.convert::<f32>());
+    }
+    if md.get("format").map(String::as_str) == Some(FORMAT) {
+        ours(path, sd, &md)
+    } else {
+        plain(path, sd)
+    }
+}
+
+fn ours(
+    path: &Path,
+    sd: StateDict,
+    md: &HashMap<String, String>,
+) -> Result<LoadedTensors, WeightsError> {
+    let bad = |what: &str| WeightsError::corrupt(path, format!("bad metadata: {what}"));
+    let version: u32 = md
+        .get("format_version")
+        .and_then(|v| v.parse().ok())
+        .ok_or_else(|| bad("no format_version"))?;
+    if version > FORMAT_VERSION {
+        return Err(WeightsError::Unsupported {
+            path: path.to_path_buf(),
+            reason: format!(
+                "written in format version {version} by a newer ugatit-rs; this one reads up to {FORMAT_VERSION}"
+            ),
+        });
+    }
+    let config: ModelConfig = md
+        .get("model")
+        .and_then(|m| serde_json::from_str(m).ok())
+        .ok_or_else(|| bad("no readable model config"))?;
+    config.validate().map_err(|source| WeightsError::Config {
+        path: path.to_path_buf(),
+        source,
+    })?;
+    let direction = match md.get("direction") {
+        Some(d) => Some(d.parse::<Direction>().map_err(|e| bad(&e))?),
+        None => None,
+    };
+    let step = md.get("step").and_then(|s| s.parse().ok());
+    let (format, contents) = match md.get("kind").map(String::as_str) {
+        Some("checkpoint") => (SourceFormat::Checkpoint, Contents::Model(sd)),
+        Some("generator") => (SourceFormat::GeneratorFile, Contents::Generator(sd)),
+        other => return Err(bad(&format!("unknown kind {other:?}"))),
+    };
+    Ok(LoadedTensors {
+        path: path.to_path_buf(),
+        format,
+        contents,
+        config,
+        img_size_known: true,
+        direction,
+        step,
+    })
+}
+
+fn plain(path: &Path, sd: StateDict) -> Result<LoadedTensors, WeightsError> {
+    let (is_model, inferred) = infer_any(&sd)
+    .map_err(|reason| WeightsError::not_ugatit(path, reason))?;
+    Ok(LoadedTensors {
+        path: path.to_path_buf(),
+        format: SourceFormat::PlainSafetensors,
+        contents: if is_model {
+            Contents::Model(sd)
+        } else {
+            Contents::Generator(sd)
+        },
+        config: inferred.config,
+        img_size_known: inferred.img_size_known,
+        direction: None,
+        step: None,
+    })
+}
