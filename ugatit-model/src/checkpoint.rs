@@ -75,7 +75,10 @@ impl RunDir {
         for entry in std::fs::read_dir(&dir)? {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().to_string();
-            let Some(step) = name.strip_prefix(PREFIX).and_then(|s| s.parse::<u64>().ok()) else {
+            let Some(step) = name
+                .strip_prefix(PREFIX)
+                .and_then(|s| s.parse::<u64>().ok())
+            else {
                 continue;
             };
             let c = Checkpoint {
@@ -145,7 +148,11 @@ impl StagedCheckpoint {
             direction: None,
             step: Some(self.step),
         };
-        safetensors_file::write(&self.staging.join(CHECKPOINT_FILE), &nets.to_state_dict(), &meta)
+        safetensors_file::write(
+            &self.staging.join(CHECKPOINT_FILE),
+            &nets.to_state_dict(),
+            &meta,
+        )
     }
 
     /// Syncs every file and renames the folder into place. Replaces an older checkpoint of the

@@ -13,6 +13,7 @@
 pub mod cam;
 pub mod checkpoint;
 pub mod config;
+pub mod device;
 pub mod discriminator;
 pub mod export;
 pub mod generator;
@@ -27,6 +28,7 @@ pub mod spectral_norm;
 pub mod weights;
 
 pub use config::{ConfigError, ModelConfig};
+pub use device::DeviceChoice;
 pub use discriminator::{Discriminator, DiscriminatorOutput};
 pub use generator::{Generator, GeneratorOutput};
 pub use nets::{Direction, Ugatit, NETWORK_NAMES};

@@ -178,7 +178,11 @@ pub fn discriminator_from<B: Backend>(
     device: &B::Device,
 ) -> Result<Discriminator<B>, KeyError> {
     let used = RefCell::new(BTreeSet::new());
-    let d = Discriminator::load(&ParamSource::from_dict(sd, &used, net, device), ch, n_layers)?;
+    let d = Discriminator::load(
+        &ParamSource::from_dict(sd, &used, net, device),
+        ch,
+        n_layers,
+    )?;
     check_all_used(sd, &used, net)?;
     Ok(d)
 }

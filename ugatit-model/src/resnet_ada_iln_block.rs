@@ -36,7 +36,12 @@ impl<B: Backend> ResnetAdaIlnBlock<B> {
     }
 
     /// `x`: `[batch, C, h, w]`; `gamma`, `beta`: `[batch, C]`.
-    pub fn forward(&self, x: Tensor<B, 4>, gamma: Tensor<B, 2>, beta: Tensor<B, 2>) -> Tensor<B, 4> {
+    pub fn forward(
+        &self,
+        x: Tensor<B, 4>,
+        gamma: Tensor<B, 2>,
+        beta: Tensor<B, 2>,
+    ) -> Tensor<B, 4> {
         let r = self.conv1.forward(reflect_pad(x.clone(), 1));
         let r = relu(self.norm1.forward(r, gamma.clone(), beta.clone()));
         let r = self.conv2.forward(reflect_pad(r, 1));

@@ -62,7 +62,10 @@ impl<B: Backend> SpectralNorm<B> {
                         .matmul(u.unsqueeze_dim::<2>(1))
                         .squeeze_dim::<1>(1),
                 );
-                let u = normalize(wd.matmul(v.clone().unsqueeze_dim::<2>(1)).squeeze_dim::<1>(1));
+                let u = normalize(
+                    wd.matmul(v.clone().unsqueeze_dim::<2>(1))
+                        .squeeze_dim::<1>(1),
+                );
                 self.u.update(u.clone());
                 self.v.update(v.clone());
                 (u, v)

@@ -44,9 +44,24 @@ fn check_case(case: &str) {
         ("batch.b2a", Direction::B2A, "batch.B"),
     ] {
         let out = model.generator(dir).forward(tensor(&ex[input]));
-        assert_close(&format!("{case} {tag}.image"), out.image, &ex[&format!("{tag}.image")], OUTPUT_TOL);
-        assert_close(&format!("{case} {tag}.cam_logit"), out.cam_logit, &ex[&format!("{tag}.cam_logit")], OUTPUT_TOL);
-        assert_close(&format!("{case} {tag}.heatmap"), out.heatmap, &ex[&format!("{tag}.heatmap")], OUTPUT_TOL);
+        assert_close(
+            &format!("{case} {tag}.image"),
+            out.image,
+            &ex[&format!("{tag}.image")],
+            OUTPUT_TOL,
+        );
+        assert_close(
+            &format!("{case} {tag}.cam_logit"),
+            out.cam_logit,
+            &ex[&format!("{tag}.cam_logit")],
+            OUTPUT_TOL,
+        );
+        assert_close(
+            &format!("{case} {tag}.heatmap"),
+            out.heatmap,
+            &ex[&format!("{tag}.heatmap")],
+            OUTPUT_TOL,
+        );
     }
 
     for (name, dis, input) in [
@@ -55,12 +70,26 @@ fn check_case(case: &str) {
         ("disGB", &model.dis_gb, "B"),
         ("disLB", &model.dis_lb, "B"),
     ] {
-        for (tag, mode) in [("eval", Mode::Eval), ("train1", Mode::Train), ("train2", Mode::Train)] {
+        for (tag, mode) in [
+            ("eval", Mode::Eval),
+            ("train1", Mode::Train),
+            ("train2", Mode::Train),
+        ] {
             let out = dis.forward(tensor(&ex[input]), mode);
             let key = |k: &str| format!("{name}.{tag}.{k}");
             assert_close(&key("logit"), out.logit, &ex[&key("logit")], OUTPUT_TOL);
-            assert_close(&key("cam_logit"), out.cam_logit, &ex[&key("cam_logit")], OUTPUT_TOL);
-            assert_close(&key("heatmap"), out.heatmap, &ex[&key("heatmap")], OUTPUT_TOL);
+            assert_close(
+                &key("cam_logit"),
+                out.cam_logit,
+                &ex[&key("cam_logit")],
+                OUTPUT_TOL,
+            );
+            assert_close(
+                &key("heatmap"),
+                out.heatmap,
+                &ex[&key("heatmap")],
+                OUTPUT_TOL,
+            );
         }
     }
     // The vectors after two power iterations, read back through the state dict.
@@ -76,7 +105,11 @@ fn check_case(case: &str) {
         }
     }
     let n_sn = 2 * (want.n_dis_global + want.n_dis_local + 4);
-    assert_eq!(checked, 2 * n_sn, "every u and v of the four discriminators");
+    assert_eq!(
+        checked,
+        2 * n_sn,
+        "every u and v of the four discriminators"
+    );
 }
 
 #[test]

@@ -27,7 +27,12 @@ impl<B: Backend> AdaIln<B> {
     }
 
     /// `x`: `[batch, C, h, w]`; `gamma`, `beta`: `[batch, C]`.
-    pub fn forward(&self, x: Tensor<B, 4>, gamma: Tensor<B, 2>, beta: Tensor<B, 2>) -> Tensor<B, 4> {
+    pub fn forward(
+        &self,
+        x: Tensor<B, 4>,
+        gamma: Tensor<B, 2>,
+        beta: Tensor<B, 2>,
+    ) -> Tensor<B, 4> {
         let [b, c] = gamma.dims();
         instance_layer_mix(x, self.rho.val()) * gamma.reshape([b, c, 1, 1])
             + beta.reshape([b, c, 1, 1])

@@ -31,11 +31,10 @@ pub fn instance_layer_mix<B: Backend>(x: Tensor<B, 4>, rho: Tensor<B, 4>) -> Ten
     let [b, c, h, w] = x.dims();
     let per_channel = x.clone().reshape([b, c, h * w]);
     let (in_var, in_mean) = per_channel.var_mean(2);
-    let out_in = (x.clone() - in_mean.reshape([b, c, 1, 1]))
-        / (in_var + EPS).sqrt().reshape([b, c, 1, 1]);
+    let out_in =
+        (x.clone() - in_mean.reshape([b, c, 1, 1])) / (in_var + EPS).sqrt().reshape([b, c, 1, 1]);
     let per_sample = x.clone().reshape([b, c * h * w]);
     let (ln_var, ln_mean) = per_sample.var_mean(1);
-    let out_ln =
-        (x - ln_mean.reshape([b, 1, 1, 1])) / (ln_var + EPS).sqrt().reshape([b, 1, 1, 1]);
+    let out_ln = (x - ln_mean.reshape([b, 1, 1, 1])) / (ln_var + EPS).sqrt().reshape([b, 1, 1, 1]);
     out_in * rho.clone() + out_ln * (rho.neg() + 1.0)
 }

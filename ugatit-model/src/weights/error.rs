@@ -22,47 +22,44 @@ pub enum KeyError {
 
 fn list(keys: &[String]) -> String {
     const SHOWN: usize = 5;
-    let mut s = keys.iter().take(SHOWN).cloned().collect::<Vec<_>>().join(", ");
+    let mut s = keys
+        .iter()
+        .take(SHOWN)
+        .cloned()
+        .collect::<Vec<_>>()
+        .join(", ");
     if keys.len() > SHOWN {
         s.push_str(&format!(" and {} more", keys.len() - SHOWN));
     }
     s
 }
 
-/// Why a weights file could not be read or written.
+/// Why a weights file could not be read or written. Each message is one complete line (the
+/// cause is part of it, not a separate `source`, so error chains do not print it twice).
 #[derive(Debug, thiserror::Error)]
 pub enum WeightsError {
-    #[error("{}: {source}", path.display())]
+    #[error("{}: {cause}", path.display())]
     Io {
         path: PathBuf,
-        #[source]
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("{}: not a U-GAT-IT checkpoint ({reason})", path.display())]
     NotUgatit { path: PathBuf, reason: String },
-    #[error("{}: {source}", path.display())]
-    Keys {
-        path: PathBuf,
-        #[source]
-        source: KeyError,
-    },
+    #[error("{}: {cause}", path.display())]
+    Keys { path: PathBuf, cause: KeyError },
     #[error("{}: {reason}", path.display())]
     Corrupt { path: PathBuf, reason: String },
-    #[error("{}: {source}", path.display())]
-    Config {
-        path: PathBuf,
-        #[source]
-        source: ConfigError,
-    },
+    #[error("{}: {cause}", path.display())]
+    Config { path: PathBuf, cause: ConfigError },
     #[error("{}: {reason}", path.display())]
     Unsupported { path: PathBuf, reason: String },
 }
 
 impl WeightsError {
-    pub(crate) fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
+    pub(crate) fn io(path: impl Into<PathBuf>, cause: std::io::Error) -> Self {
         Self::Io {
             path: path.into(),
-            source,
+            cause,
         }
     }
 

@@ -27,10 +27,16 @@ pub fn infer_config(
         .ok_or("no generator tensor DownBlock.1.weight was found")?;
     let ch = match first.as_slice() {
         [ch, 3, 7, 7] => *ch,
-        other => return Err(format!("DownBlock.1.weight has shape {other:?}, not [ch, 3, 7, 7]")),
+        other => {
+            return Err(format!(
+                "DownBlock.1.weight has shape {other:?}, not [ch, 3, 7, 7]"
+            ))
+        }
     };
     let n_res = (0..)
-        .take_while(|i| generator.contains_key(&format!("DownBlock.{}.conv_block.1.weight", 12 + i)))
+        .take_while(|i| {
+            generator.contains_key(&format!("DownBlock.{}.conv_block.1.weight", 12 + i))
+        })
         .count();
     if n_res == 0 {
         return Err("no residual blocks (DownBlock.12.conv_block.1.weight) were found".into());
@@ -80,7 +86,9 @@ pub fn infer_config(
 /// Whether `sd` holds prefixed networks (`genA2B.…`) rather than one bare generator, and the
 /// architecture its shapes imply.
 pub fn infer_any(sd: &StateDict) -> Result<(bool, Inferred), String> {
-    let is_model = sd.keys().any(|k| k.starts_with("genA2B.") || k.starts_with("genB2A."));
+    let is_model = sd
+        .keys()
+        .any(|k| k.starts_with("genA2B.") || k.starts_with("genB2A."));
     if !is_model {
         return Ok((false, infer_config(sd, None, None)?));
     }

@@ -149,8 +149,7 @@ pub fn load_generator<B: Backend>(
             format!("it holds no {name} generator"),
         ));
     }
-    let generator =
-        generator_from(&t.config, &own, name, device).map_err(|e| keys(&t.path, e))?;
+    let generator = generator_from(&t.config, &own, name, device).map_err(|e| keys(&t.path, e))?;
     Ok(LoadedGenerator {
         generator,
         config: t.config,
@@ -195,10 +194,10 @@ pub fn network(sd: &StateDict, name: &str) -> StateDict {
         .collect()
 }
 
-pub(crate) fn keys(path: &Path, source: KeyError) -> WeightsError {
+pub(crate) fn keys(path: &Path, cause: KeyError) -> WeightsError {
     WeightsError::Keys {
         path: path.to_path_buf(),
-        source,
+        cause,
     }
 }
 

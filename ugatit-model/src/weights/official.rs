@@ -12,9 +12,8 @@ use super::{Contents, LoadedTensors, SourceFormat, StateDict, WeightsError};
 
 /// Reads an official `.pt` file and infers its architecture from the shapes.
 pub fn read(path: &Path) -> Result<LoadedTensors, WeightsError> {
-    let reader = PytorchReader::new(path).map_err(|e| {
-        WeightsError::corrupt(path, format!("cannot read this PyTorch file ({e})"))
-    })?;
+    let reader = PytorchReader::new(path)
+        .map_err(|e| WeightsError::corrupt(path, format!("cannot read this PyTorch file ({e})")))?;
     let mut sd = StateDict::new();
     for (key, snapshot) in reader.into_tensors() {
         let data = snapshot.to_data().map_err(|e| {
@@ -22,21 +21,24 @@ pub fn read(path: &Path) -> Result<LoadedTensors, WeightsError> {
         })?;
         sd.insert(key, data.convert::<f32>());
     }
-    let inferred = infer_any(&sd)
-    .map_err(|reason| {
+    let inferred = infer_any(&sd).map_err(|reason| {
         let mut found: Vec<&String> = sd.keys().take(4).collect();
         found.sort();
         WeightsError::not_ugatit(
             path,
             format!(
-                "{reason}; the file holds {} tensors{}",
+                "{reason}; the file holds {} tensor(s){}",
                 sd.len(),
                 if found.is_empty() {
                     String::new()
                 } else {
                     format!(
                         " such as {}",
-                        found.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                        found
+                            .iter()
+                            .map(|s| s.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     )
                 }
             ),

@@ -100,7 +100,10 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WeightsError> {
         Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
         _ => std::path::PathBuf::from("."),
     };
-    let name = path.file_name().map(|n| n.to_string_lossy().to_string()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
     let result = (|| {
         let mut f = std::fs::File::create(&tmp)?;
@@ -119,15 +122,17 @@ pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WeightsError> {
 /// Reads one of our files, or a plain safetensors state dict with official keys.
 pub fn read(path: &Path) -> Result<LoadedTensors, WeightsError> {
     let buf = std::fs::read(path).map_err(|e| WeightsError::io(path, e))?;
-    let (_, header) = SafeTensors::read_metadata(&buf).map_err(|_| {
-        WeightsError::not_ugatit(
+    // A safetensors file starts with the 8-byte length of its JSON header.
+    if buf.len() < 10 || buf[8] != b'{' {
+        return Err(WeightsError::not_ugatit(
             path,
             "neither a PyTorch file nor a safetensors file, nor a run or checkpoint folder",
-        )
-    })?;
-    let st = SafeTensors::deserialize(&buf).map_err(|e| {
-        WeightsError::corrupt(path, format!("truncated or damaged safetensors file ({e})"))
-    })?;
+        ));
+    }
+    let damaged =
+        |e| WeightsError::corrupt(path, format!("truncated or damaged safetensors file ({e})"));
+    let st = SafeTensors::deserialize(&buf).map_err(damaged)?;
+    let (_, header) = SafeTensors::read_metadata(&buf).map_err(damaged)?;
     let md = header.metadata().clone().unwrap_or_default();
     let mut sd = StateDict::new();
     for (name, view) in st.tensors() {
@@ -138,7 +143,9 @@ pub fn read(path: &Path) -> Result<LoadedTensors, WeightsError> {
             other => {
                 return Err(WeightsError::Unsupported {
                     path: path.to_path_buf(),
-                    reason: format!("tensor {name} has dtype {other:?}; only F32, F16 and BF16 are read"),
+                    reason: format!(
+                        "tensor {name} has dtype {other:?}; only F32, F16 and BF16 are read"
+                    ),
                 })
             }
         };
@@ -174,9 +181,9 @@ fn ours(
         .get("model")
         .and_then(|m| serde_json::from_str(m).ok())
         .ok_or_else(|| bad("no readable model config"))?;
-    config.validate().map_err(|source| WeightsError::Config {
+    config.validate().map_err(|cause| WeightsError::Config {
         path: path.to_path_buf(),
-        source,
+        cause,
     })?;
     let direction = match md.get("direction") {
         Some(d) => Some(d.parse::<Direction>().map_err(|e| bad(&e))?),
@@ -200,8 +207,8 @@ fn ours(
 }
 
 fn plain(path: &Path, sd: StateDict) -> Result<LoadedTensors, WeightsError> {
-    let (is_model, inferred) = infer_any(&sd)
-    .map_err(|reason| WeightsError::not_ugatit(path, reason))?;
+    let (is_model, inferred) =
+        infer_any(&sd).map_err(|reason| WeightsError::not_ugatit(path, reason))?;
     Ok(LoadedTensors {
         path: path.to_path_buf(),
         format: SourceFormat::PlainSafetensors,

@@ -138,7 +138,13 @@ impl<'a, B: Backend> ParamSource<'a, B> {
                 id,
                 Tensor::from_data(data, &self.device).require_grad(),
             )),
-            None => Ok(lazy_random(id, shape, init, self.seed_for(id), &self.device)),
+            None => Ok(lazy_random(
+                id,
+                shape,
+                init,
+                self.seed_for(id),
+                &self.device,
+            )),
         }
     }
 
