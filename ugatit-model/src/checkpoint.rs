@@ -9,13 +9,18 @@
 //!     .step-00002000.partial/ a checkpoint being written: never read
 //! ```
 //!
-//! A checkpoint is staged in a hidden `.partial` folder, every file synced, then renamed into
-//! place in one atomic step: a crash at any moment leaves the previous checkpoints intact and no
-//! `step-*` folder that is incomplete.
+//! A checkpoint is staged in a hidden `.partial` folder, every file synced, a `manifest.json`
+//! with each file's size and CRC-32 written last, then the folder is renamed into place in one
+//! atomic step: a crash at any moment leaves the previous checkpoints intact and no `step-*`
+//! folder that is incomplete. Readers verify the manifest, so a checkpoint damaged later (a bad
+//! disk, a truncated copy) is reported and the previous one used.
 
+use std::collections::BTreeMap;
+use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
+use serde::{Deserialize, Serialize};
 
 use crate::config::ModelConfig;
 use crate::nets::Ugatit;
@@ -24,6 +29,42 @@ use crate::weights::WeightsError;
 
 /// File holding the six networks inside a checkpoint folder.
 pub const CHECKPOINT_FILE: &str = "nets.safetensors";
+/// Sizes and checksums of every other file of a checkpoint folder.
+pub const MANIFEST_FILE: &str = "manifest.json";
+/// Version of the checkpoint folder layout; readers refuse newer ones.
+pub const CHECKPOINT_FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Manifest {
+    format_version: u32,
+    step: u64,
+    files: BTreeMap<String, FileSum>,
+}
+
+#[derive(Debug, Serialize, Deserialize, PartialEq)]
+struct FileSum {
+    bytes: u64,
+    crc32: u32,
+}
+
+fn file_sum(path: &Path) -> std::io::Result<FileSum> {
+    let mut f = std::fs::File::open(path)?;
+    let mut hasher = crc32fast::Hasher::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut bytes = 0u64;
+    loop {
+        let n = f.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+        bytes += n as u64;
+    }
+    Ok(FileSum {
+        bytes,
+        crc32: hasher.finalize(),
+    })
+}
 const PREFIX: &str = "step-";
 
 /// A run folder (local path).
@@ -43,6 +84,49 @@ impl Checkpoint {
     /// The networks' file.
     pub fn file(&self) -> PathBuf {
         self.dir.join(CHECKPOINT_FILE)
+    }
+
+    /// Checks the format version and every file against the manifest.
+    pub fn verify(&self) -> Result<(), WeightsError> {
+        let manifest_path = self.dir.join(MANIFEST_FILE);
+        let text = std::fs::read_to_string(&manifest_path).map_err(|e| {
+            WeightsError::corrupt(
+                &self.dir,
+                format!("incomplete checkpoint: no readable {MANIFEST_FILE} ({e})"),
+            )
+        })?;
+        let manifest: Manifest = serde_json::from_str(&text).map_err(|e| {
+            WeightsError::corrupt(&manifest_path, format!("unreadable manifest ({e})"))
+        })?;
+        if manifest.format_version != CHECKPOINT_FORMAT_VERSION {
+            return Err(WeightsError::Unsupported {
+                path: self.dir.clone(),
+                reason: format!(
+                    "checkpoint format version {} (this ugatit-rs reads version {CHECKPOINT_FORMAT_VERSION})",
+                    manifest.format_version
+                ),
+            });
+        }
+        for (name, want) in &manifest.files {
+            let path = self.dir.join(name);
+            let got = file_sum(&path).map_err(|e| WeightsError::io(&path, e))?;
+            if got.bytes != want.bytes {
+                return Err(WeightsError::corrupt(
+                    &path,
+                    format!(
+                        "{} bytes, but the manifest says {} (truncated?)",
+                        got.bytes, want.bytes
+                    ),
+                ));
+            }
+            if got.crc32 != want.crc32 {
+                return Err(WeightsError::corrupt(
+                    &path,
+                    "checksum mismatch: the file is damaged",
+                ));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -93,9 +177,41 @@ impl RunDir {
         Ok(found)
     }
 
-    /// The newest complete checkpoint.
+    /// The newest complete checkpoint, unverified.
     pub fn latest(&self) -> std::io::Result<Option<Checkpoint>> {
         Ok(self.checkpoints()?.pop())
+    }
+
+    /// The newest checkpoint that passes [`Checkpoint::verify`], and the newer ones that did not
+    /// (with why), for the caller to report.
+    pub fn latest_verified(&self) -> Result<(Option<Checkpoint>, Vec<WeightsError>), WeightsError> {
+        let all = self
+            .checkpoints()
+            .map_err(|e| WeightsError::io(self.checkpoints_dir(), e))?;
+        let mut bad = Vec::new();
+        for c in all.into_iter().rev() {
+            match c.verify() {
+                Ok(()) => return Ok((Some(c), bad)),
+                Err(e) => bad.push(e),
+            }
+        }
+        Ok((None, bad))
+    }
+
+    /// Deletes checkpoints beyond the newest `keep`, except milestones (steps divisible by
+    /// `milestone_every`, when non-zero). Returns the steps removed.
+    pub fn prune(&self, keep: usize, milestone_every: u64) -> std::io::Result<Vec<u64>> {
+        let all = self.checkpoints()?;
+        let cut = all.len().saturating_sub(keep.max(1));
+        let mut removed = Vec::new();
+        for c in &all[..cut] {
+            if milestone_every > 0 && c.step % milestone_every == 0 {
+                continue;
+            }
+            std::fs::remove_dir_all(&c.dir)?;
+            removed.push(c.step);
+        }
+        Ok(removed)
     }
 
     /// Starts writing the checkpoint of `step`; nothing is visible until
@@ -165,14 +281,26 @@ impl StagedCheckpoint {
                 "a checkpoint needs its networks: call write_nets before commit",
             ));
         }
+        let mut files = BTreeMap::new();
         for entry in std::fs::read_dir(&self.staging).map_err(io)? {
             let path = entry.map_err(io)?.path();
             if path.is_file() {
                 std::fs::File::open(&path)
                     .and_then(|f| f.sync_all())
                     .map_err(io)?;
+                let name = path.file_name().map(|n| n.to_string_lossy().to_string());
+                if let Some(name) = name.filter(|n| n != MANIFEST_FILE) {
+                    files.insert(name, file_sum(&path).map_err(io)?);
+                }
             }
         }
+        let manifest = Manifest {
+            format_version: CHECKPOINT_FORMAT_VERSION,
+            step: self.step,
+            files,
+        };
+        let text = serde_json::to_string_pretty(&manifest).unwrap_or_default();
+        safetensors_file::write_atomic(&self.staging.join(MANIFEST_FILE), text.as_bytes())?;
         if self.target.exists() {
             std::fs::remove_dir_all(&self.target).map_err(io)?;
         }

@@ -44,11 +44,23 @@ pub fn fnv1a(text: &str) -> u64 {
     })
 }
 
-/// SplitMix64 (Steele, Lea and Flood 2014): tiny, fast, and identical on every platform.
-struct SplitMix64(u64);
+/// SplitMix64 (Steele, Lea and Flood 2014): tiny, fast, identical on every platform, and its
+/// whole state is one `u64`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SplitMix64(pub u64);
 
 impl SplitMix64 {
-    fn next(&mut self) -> u64 {
+    /// A generator for the stream named by `parts` (a run seed, a domain, a sample index...).
+    pub fn for_stream(parts: &[u64]) -> Self {
+        let mut rng = SplitMix64(0x5851_f42d_4c95_7f2d);
+        for p in parts {
+            rng.0 ^= p.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+            rng.next();
+        }
+        rng
+    }
+
+    pub fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -56,13 +68,18 @@ impl SplitMix64 {
         z ^ (z >> 31)
     }
 
+    /// Uniform integer in `0..n` (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        ((u128::from(self.next()) * u128::from(n)) >> 64) as u64
+    }
+
     /// Uniform in [0, 1) with 24 bits, exactly representable as f32.
-    fn unit(&mut self) -> f32 {
+    pub fn unit(&mut self) -> f32 {
         (self.next() >> 40) as f32 / (1u64 << 24) as f32
     }
 
     /// Standard normal by the Box-Muller transform.
-    fn normal(&mut self) -> f32 {
+    pub fn normal(&mut self) -> f32 {
         let u1 = ((self.next() >> 11) as f64 + 1.0) / (1u64 << 53) as f64;
         let u2 = (self.next() >> 11) as f64 / (1u64 << 53) as f64;
         ((-2.0 * u1.ln()).sqrt() * (std::f64::consts::TAU * u2).cos()) as f32

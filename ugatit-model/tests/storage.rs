@@ -179,3 +179,52 @@ fn parameter_counts_at_the_default_config_are_the_official_ones() {
     assert_eq!(trainable_params(&full.dis_ga), 53_130_176);
     assert_eq!(trainable_params(&full.dis_la), 3_290_560);
 }
+
+#[test]
+fn a_damaged_newest_checkpoint_is_reported_and_the_previous_one_used() {
+    let (model, config) = official_light();
+    let dir = tempfile::tempdir().unwrap();
+    let run = RunDir::new(dir.path());
+    for step in [3, 5] {
+        let staged = run.begin_checkpoint(step).unwrap();
+        staged.write_nets(&model, &config).unwrap();
+        std::fs::write(staged.dir().join("trainer.json"), b"{}").unwrap();
+        staged.commit().unwrap();
+    }
+    let newest = run.latest().unwrap().unwrap();
+    newest.verify().unwrap();
+    let mut bytes = std::fs::read(newest.file()).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0xff;
+    std::fs::write(newest.file(), &bytes).unwrap();
+    let e = newest.verify().unwrap_err().to_string();
+    assert!(e.contains("checksum mismatch"), "{e}");
+
+    let t = read_tensors(dir.path()).unwrap();
+    assert_eq!(t.step, Some(3));
+    assert_eq!(t.skipped.len(), 1);
+    assert!(t.skipped[0].contains("step-00000005"), "{:?}", t.skipped);
+    // A file the trainer added is covered too.
+    let older = run.checkpoints().unwrap().remove(0);
+    std::fs::write(older.dir.join("trainer.json"), b"{}  ").unwrap();
+    let e = older.verify().unwrap_err().to_string();
+    assert!(
+        e.contains("trainer.json: 4 bytes, but the manifest says 2"),
+        "{e}"
+    );
+}
+
+#[test]
+fn pruning_keeps_the_newest_and_the_milestones() {
+    let (model, config) = official_light();
+    let dir = tempfile::tempdir().unwrap();
+    let run = RunDir::new(dir.path());
+    for step in 1..=6 {
+        let staged = run.begin_checkpoint(step).unwrap();
+        staged.write_nets(&model, &config).unwrap();
+        staged.commit().unwrap();
+    }
+    assert_eq!(run.prune(2, 3).unwrap(), [1, 2, 4]);
+    let steps: Vec<u64> = run.checkpoints().unwrap().iter().map(|c| c.step).collect();
+    assert_eq!(steps, [3, 5, 6]);
+}

@@ -53,6 +53,8 @@ pub struct LoadedTensors {
     pub direction: Option<Direction>,
     /// Training step, where the source records one.
     pub step: Option<u64>,
+    /// Newer checkpoints of a run folder that failed verification and were passed over.
+    pub skipped: Vec<String>,
 }
 
 /// The tensors of a model path.
@@ -77,7 +79,14 @@ pub struct LoadedGenerator<B: Backend> {
 /// Reads the tensors at `path`: a run folder, a checkpoint folder, one of our safetensors files,
 /// or an official `.pt`.
 pub fn read_tensors(path: &Path) -> Result<LoadedTensors, WeightsError> {
-    let file = resolve(path)?;
+    let (file, skipped) = resolve(path)?;
+    let mut t = read_file(&file)?;
+    t.skipped = skipped;
+    Ok(t)
+}
+
+fn read_file(file: &Path) -> Result<LoadedTensors, WeightsError> {
+    let file = file.to_path_buf();
     let mut magic = [0u8; 8];
     let n = std::fs::File::open(&file)
         .and_then(|mut f| f.read(&mut magic))
@@ -159,24 +168,30 @@ pub fn load_generator<B: Backend>(
     })
 }
 
-/// A run folder resolves to its newest complete checkpoint's file, a checkpoint folder to its
-/// file; anything else is taken as a file.
-fn resolve(path: &Path) -> Result<PathBuf, WeightsError> {
+/// A run folder resolves to its newest verified checkpoint's file (with the newer ones passed
+/// over, as messages), a checkpoint folder to its file; anything else is taken as a file.
+fn resolve(path: &Path) -> Result<(PathBuf, Vec<String>), WeightsError> {
     let meta = std::fs::metadata(path).map_err(|e| WeightsError::io(path, e))?;
     if !meta.is_dir() {
-        return Ok(path.to_path_buf());
+        return Ok((path.to_path_buf(), Vec::new()));
     }
     let in_checkpoint = path.join(CHECKPOINT_FILE);
     if in_checkpoint.is_file() {
-        return Ok(in_checkpoint);
+        return Ok((in_checkpoint, Vec::new()));
     }
     let run = RunDir::new(path);
     if run.checkpoints_dir().is_dir() {
-        return match run.latest().map_err(|e| WeightsError::io(path, e))? {
-            Some(c) => Ok(c.file()),
-            None => Err(WeightsError::not_ugatit(
+        let (found, bad) = run.latest_verified()?;
+        let bad: Vec<String> = bad.iter().map(|e| e.to_string()).collect();
+        return match found {
+            Some(c) => Ok((c.file(), bad)),
+            None if bad.is_empty() => Err(WeightsError::not_ugatit(
                 path,
                 "this run folder holds no complete checkpoint yet",
+            )),
+            None => Err(WeightsError::corrupt(
+                path,
+                format!("no usable checkpoint: {}", bad.join("; ")),
             )),
         };
     }

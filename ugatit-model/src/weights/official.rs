@@ -57,5 +57,6 @@ pub fn read(path: &Path) -> Result<LoadedTensors, WeightsError> {
         img_size_known: inferred.img_size_known,
         direction: None,
         step: None,
+        skipped: Vec::new(),
     })
 }

@@ -203,6 +203,7 @@ fn ours(
         img_size_known: true,
         direction,
         step,
+        skipped: Vec::new(),
     })
 }
 
@@ -221,5 +222,6 @@ fn plain(path: &Path, sd: StateDict) -> Result<LoadedTensors, WeightsError> {
         img_size_known: inferred.img_size_known,
         direction: None,
         step: None,
+        skipped: Vec::new(),
     })
 }
