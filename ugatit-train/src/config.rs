@@ -1,0 +1,396 @@
+//! The training config: a TOML file with `[model]`, `[train]`, `[data]`, `[checkpoint]` and
+//! `[log]` sections, every one optional, plus `--set section.key=value` overrides. Defaults are
+//! the official UGATIT-pytorch ones; values are validated once, at load, naming the key.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use ugatit_model::ModelConfig;
+
+/// A config problem, naming the file or key at fault.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{}: {cause}", path.display())]
+    Read {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
+    #[error("{}: {message}", path.display())]
+    Parse { path: PathBuf, message: String },
+    #[error("--set {arg}: {message}")]
+    Set { arg: String, message: String },
+    #[error("{key} = {value} is out of range: {allowed}")]
+    Range {
+        key: &'static str,
+        value: String,
+        allowed: &'static str,
+    },
+    #[error(transparent)]
+    Model(#[from] ugatit_model::ConfigError),
+}
+
+/// Everything a run is configured by.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    pub model: ModelConfig,
+    pub train: TrainConfig,
+    pub data: DataConfig,
+    pub checkpoint: CheckpointConfig,
+    pub log: LogConfig,
+}
+
+/// `[train]`: the official hyper-parameters.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TrainConfig {
+    pub iterations: u64,
+    pub batch_size: usize,
+    pub lr: f64,
+    pub beta1: f64,
+    pub beta2: f64,
+    /// L2 penalty added to the gradient inside Adam (torch's `weight_decay`, not AdamW).
+    pub weight_decay: f64,
+    /// Linear decay to 0 over the second half of the iterations.
+    pub decay_lr: bool,
+    pub adv_weight: f64,
+    pub cycle_weight: f64,
+    pub identity_weight: f64,
+    pub cam_weight: f64,
+    /// Seeds the initial weights, the data order and the augmentation.
+    pub seed: u64,
+    /// Horizontal flip, resize to img_size + 30 and random crop; off: resize only.
+    pub augment: bool,
+}
+
+impl Default for TrainConfig {
+    fn default() -> Self {
+        Self {
+            iterations: 1_000_000,
+            batch_size: 1,
+            lr: 1e-4,
+            beta1: 0.5,
+            beta2: 0.999,
+            weight_decay: 1e-4,
+            decay_lr: true,
+            adv_weight: 1.0,
+            cycle_weight: 10.0,
+            identity_weight: 10.0,
+            cam_weight: 1000.0,
+            seed: 0,
+            augment: true,
+        }
+    }
+}
+
+/// `[data]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    /// Folder holding trainA, trainB, testA and testB; relative paths are relative to the
+    /// config file.
+    pub root: Option<PathBuf>,
+    /// Background threads decoding and augmenting images, per domain.
+    pub workers: usize,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            root: None,
+            workers: 2,
+        }
+    }
+}
+
+/// `[checkpoint]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CheckpointConfig {
+    /// Steps between checkpoints (official `save_freq`).
+    pub every: u64,
+    /// Checkpoints kept, newest first (milestones aside).
+    pub keep: usize,
+    /// Checkpoints at multiples of this step are never deleted; 0: none.
+    pub milestone_every: u64,
+}
+
+impl Default for CheckpointConfig {
+    fn default() -> Self {
+        Self {
+            every: 100_000,
+            keep: 3,
+            milestone_every: 0,
+        }
+    }
+}
+
+/// `[log]`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// Steps between metrics lines.
+    pub every: u64,
+    /// Steps between sample grids (official `print_freq`); 0: none.
+    pub sample_every: u64,
+    pub tensorboard: bool,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        Self {
+            every: 100,
+            sample_every: 1000,
+            tensorboard: true,
+        }
+    }
+}
+
+impl Config {
+    /// Reads `path`, applies `sets` (`section.key=value`), and validates. A relative
+    /// `data.root` is resolved against the file's folder.
+    pub fn load(path: &Path, sets: &[String]) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Read {
+            path: path.to_path_buf(),
+            cause,
+        })?;
+        let mut cfg = Self::parse(path, &text, sets)?;
+        if let Some(root) = &cfg.data.root {
+            if root.is_relative() {
+                let base = path.parent().unwrap_or(Path::new(""));
+                cfg.data.root = Some(base.join(root));
+            }
+        }
+        Ok(cfg)
+    }
+
+    /// Parses TOML text (named `path` in errors) with overrides, and validates.
+    pub fn parse(path: &Path, text: &str, sets: &[String]) -> Result<Self, ConfigError> {
+        let parse_err = |e: toml::de::Error| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: one_line(e.message()),
+        };
+        let mut table: toml::Table = toml::from_str(text).map_err(parse_err)?;
+        for arg in sets {
+            apply_set(&mut table, arg)?;
+        }
+        let cfg: Config =
+            Config::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Parse {
+                path: path.to_path_buf(),
+                message: one_line(e.message()),
+            })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// The resolved config as TOML (what a run folder's `config.toml` holds).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).unwrap_or_default()
+    }
+
+    /// Checks every value, naming the first bad key.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        self.model.validate()?;
+        let t = &self.train;
+        let check = |ok: bool, key, value: String, allowed| {
+            if ok {
+                Ok(())
+            } else {
+                Err(ConfigError::Range {
+                    key,
+                    value,
+                    allowed,
+                })
+            }
+        };
+        check(
+            t.iterations >= 1,
+            "train.iterations",
+            t.iterations.to_string(),
+            "at least 1",
+        )?;
+        check(
+            (1..=4096).contains(&t.batch_size),
+            "train.batch_size",
+            t.batch_size.to_string(),
+            "1 to 4096",
+        )?;
+        check(
+            t.lr.is_finite() && t.lr > 0.0,
+            "train.lr",
+            t.lr.to_string(),
+            "a positive number",
+        )?;
+        check(
+            (0.0..1.0).contains(&t.beta1),
+            "train.beta1",
+            t.beta1.to_string(),
+            "0 <= beta1 < 1",
+        )?;
+        check(
+            (0.0..1.0).contains(&t.beta2),
+            "train.beta2",
+            t.beta2.to_string(),
+            "0 <= beta2 < 1",
+        )?;
+        for (key, v) in [
+            ("train.weight_decay", t.weight_decay),
+            ("train.adv_weight", t.adv_weight),
+            ("train.cycle_weight", t.cycle_weight),
+            ("train.identity_weight", t.identity_weight),
+            ("train.cam_weight", t.cam_weight),
+        ] {
+            check(
+                v.is_finite() && v >= 0.0,
+                key,
+                v.to_string(),
+                "a number >= 0",
+            )?;
+        }
+        let w = self.data.workers;
+        check(
+            (1..=64).contains(&w),
+            "data.workers",
+            w.to_string(),
+            "1 to 64",
+        )?;
+        let c = &self.checkpoint;
+        check(
+            c.every >= 1,
+            "checkpoint.every",
+            c.every.to_string(),
+            "at least 1",
+        )?;
+        check(
+            c.keep >= 1,
+            "checkpoint.keep",
+            c.keep.to_string(),
+            "at least 1",
+        )?;
+        check(
+            self.log.every >= 1,
+            "log.every",
+            self.log.every.to_string(),
+            "at least 1",
+        )?;
+        Ok(())
+    }
+}
+
+/// toml's messages can span lines; ours are one.
+fn one_line(message: &str) -> String {
+    message.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
+/// Applies one `section.key=value` to the parsed table. The key must exist in the config
+/// (checked against the defaults, so a typo is named before any work); the value is read as a
+/// TOML value, or as a string if it is not one (`data.root=/data/x`).
+fn apply_set(table: &mut toml::Table, arg: &str) -> Result<(), ConfigError> {
+    let err = |message: String| ConfigError::Set {
+        arg: arg.to_string(),
+        message,
+    };
+    let (key, raw) = arg
+        .split_once('=')
+        .ok_or_else(|| err("expected section.key=value".into()))?;
+    let (section, field) = key
+        .trim()
+        .split_once('.')
+        .ok_or_else(|| err("expected section.key=value".into()))?;
+    let defaults = toml::Table::try_from(Config::default()).unwrap_or_default();
+    let known_fields = |s: &str| -> Option<Vec<String>> {
+        let mut f: Vec<String> = match defaults.get(s) {
+            Some(toml::Value::Table(t)) => t.keys().cloned().collect(),
+            _ => return None,
+        };
+        if s == "data" && !f.iter().any(|k| k == "root") {
+            f.push("root".into());
+        }
+        Some(f)
+    };
+    let Some(fields) = known_fields(section) else {
+        return Err(err(format!(
+            "unknown section [{section}] (sections: model, train, data, checkpoint, log)"
+        )));
+    };
+    if !fields.iter().any(|f| f == field) {
+        return Err(err(format!(
+            "unknown key {section}.{field} (keys of [{section}]: {})",
+            fields.join(", ")
+        )));
+    }
+    let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()
+        .and_then(|mut t| t.remove("v"))
+        .unwrap_or_else(|| toml::Value::String(raw.to_string()));
+    let entry = table
+        .entry(section.to_string())
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+    match entry {
+        toml::Value::Table(t) => {
+            t.insert(field.to_string(), value);
+            Ok(())
+        }
+        _ => Err(err(format!("[{section}] is not a table in the config"))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str, sets: &[&str]) -> Result<Config, String> {
+        let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
+        Config::parse(Path::new("c.toml"), text, &sets).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn an_empty_file_is_the_official_defaults() {
+        let c = parse("", &[]).unwrap();
+        assert_eq!(c, Config::default());
+        assert_eq!(c.train.cam_weight, 1000.0);
+        assert_eq!(c.model.img_size, 256);
+    }
+
+    #[test]
+    fn sets_override_and_typos_are_named() {
+        let c = parse(
+            "[train]\niterations = 10\n",
+            &["train.iterations=20", "data.root=/x/y"],
+        )
+        .unwrap();
+        assert_eq!(c.train.iterations, 20);
+        assert_eq!(c.data.root, Some(PathBuf::from("/x/y")));
+        let e = parse("", &["train.iteratons=5"]).unwrap_err();
+        assert!(e.contains("unknown key train.iteratons"), "{e}");
+        let e = parse("", &["trian.iterations=5"]).unwrap_err();
+        assert!(e.contains("unknown section [trian]"), "{e}");
+        let e = parse("", &["iterations"]).unwrap_err();
+        assert!(e.contains("expected section.key=value"), "{e}");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_are_named() {
+        let e = parse("[train]\nlearning_rate = 1\n", &[]).unwrap_err();
+        assert!(
+            e.starts_with("c.toml: unknown field `learning_rate`"),
+            "{e}"
+        );
+        assert!(!e.contains('\n'));
+        let e = parse("[train]\nlr = -1.0\n", &[]).unwrap_err();
+        assert_eq!(e, "train.lr = -1 is out of range: a positive number");
+        let e = parse("[model]\nimg_size = 64\n", &[]).unwrap_err();
+        assert!(e.contains("model.img_size = 64 is too small"), "{e}");
+        let e = parse("[train]\nbatch_size = \"two\"\n", &[]).unwrap_err();
+        assert!(
+            e.contains("batch_size") || e.contains("invalid type"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn the_resolved_config_round_trips() {
+        let c = parse("[model]\nlight = true\n[data]\nroot = \"/d\"\n", &[]).unwrap();
+        assert_eq!(parse(&c.to_toml(), &[]).unwrap(), c);
+    }
+}

@@ -1,0 +1,84 @@
+//! Four official training steps from an official `.pt` give the PyTorch reference's losses and
+//! trained image (fixture: ugatit-model/tests/fixtures/full_96_ch4_r2, made with `--steps 4`).
+
+use std::path::PathBuf;
+
+use burn::backend::Autodiff;
+use burn::module::AutodiffModule;
+use burn::prelude::*;
+use ugatit_model::{load_model, Cpu};
+use ugatit_train::config::TrainConfig;
+use ugatit_train::data::{decode_rgb, push_planar};
+use ugatit_train::schedule::lr_at;
+use ugatit_train::step::TrainState;
+
+type B = Autodiff<Cpu>;
+
+fn case() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ugatit-model/tests/fixtures/full_96_ch4_r2")
+}
+
+fn image(path: &str) -> Tensor<B, 4> {
+    let img = decode_rgb(&case().join(path)).unwrap();
+    let mut v = Vec::new();
+    push_planar(&img, &mut v);
+    let s = img.width() as usize;
+    Tensor::from_data(
+        burn::tensor::TensorData::new(v, [1, 3, s, s]),
+        &Default::default(),
+    )
+}
+
+#[test]
+fn four_steps_match_the_reference() {
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(case().join("case.json")).unwrap()).unwrap();
+    let (model, _) = load_model::<B>(&case().join("official.pt"), &Default::default()).unwrap();
+    let cfg = TrainConfig {
+        iterations: 4,
+        augment: false,
+        ..Default::default()
+    };
+    let mut state = TrainState::new(model, &cfg);
+    let (a, b) = (image("data/trainA/a.png"), image("data/trainB/b.png"));
+    for want in info["losses"].as_array().unwrap() {
+        let step = want["step"].as_u64().unwrap();
+        let got = state.step(a.clone(), b.clone(), lr_at(step, &cfg));
+        for name in ["d_loss", "g_loss"] {
+            let w = want[name].as_f64().unwrap() as f32;
+            let g = got.get(name);
+            let rel = ((g - w) / w).abs();
+            println!("step {step} {name}: ours {g} reference {w} rel {rel:e}");
+            assert!(rel <= 1e-3, "step {step} {name}: {g} vs reference {w}");
+        }
+    }
+    let out = state.gens.a2b.valid().forward(a.inner()).image;
+    let got = ugatit_infer_like_png(out);
+    let want = image::open(case().join("expect_trained_a2b.png"))
+        .unwrap()
+        .to_rgb8();
+    let d = got
+        .as_raw()
+        .iter()
+        .zip(want.as_raw())
+        .map(|(x, y)| x.abs_diff(*y))
+        .max()
+        .unwrap();
+    println!("trained image: max {d} grey levels from the reference");
+    assert!(d <= 2);
+}
+
+/// `(x * 0.5 + 0.5) * 255` rounded, as the reference writes PNGs.
+fn ugatit_infer_like_png(t: Tensor<Cpu, 4>) -> image::RgbImage {
+    let [_, _, h, w] = t.dims();
+    let v = t.into_data().into_vec::<f32>().unwrap();
+    image::RgbImage::from_fn(w as u32, h as u32, |x, y| {
+        let i = y as usize * w + x as usize;
+        let px = |c: usize| {
+            ((v[c * h * w + i] * 0.5 + 0.5) * 255.0)
+                .round()
+                .clamp(0.0, 255.0) as u8
+        };
+        image::Rgb([px(0), px(1), px(2)])
+    })
+}
