@@ -16,6 +16,12 @@ done
 
 step() { printf '\n==> %s\n' "$*"; }
 
+# The trainer's tests read its event files back with the real TensorBoard package.
+if ! python3 -c "import tensorboard" 2>/dev/null; then
+    step "pip install tensorboard"
+    python3 -m pip install --quiet --disable-pip-version-check tensorboard
+fi
+
 step "cargo fmt --check"
 cargo fmt --all --check
 

@@ -2,5 +2,10 @@
 
 pub mod config;
 pub mod data;
+pub mod log;
+pub mod run;
+pub mod sample;
 pub mod schedule;
 pub mod step;
+pub mod toy_data;
+pub mod trainer_state;

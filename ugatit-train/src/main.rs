@@ -1,9 +1,17 @@
 //! `ugatit-train`: train U-GAT-IT and manage its run folders.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
 
-use anyhow::Result;
+use anyhow::{bail, Context, Result};
+use burn::backend::Autodiff;
+use burn::tensor::backend::AutodiffBackend;
 use clap::{Parser, Subcommand};
+use ugatit_model::checkpoint::RunDir;
+use ugatit_model::export::save_generator_safetensors;
+use ugatit_model::{load_generator, DeviceChoice, Direction};
+use ugatit_train::config::Config;
+use ugatit_train::run::{self, Start};
 
 mod inspect;
 
@@ -20,23 +28,191 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Start a run (a run folder that already has checkpoints is refused: use resume).
+    Train {
+        #[arg(long)]
+        config: PathBuf,
+        /// Defaults to checkpoints/<config file stem>.
+        #[arg(long)]
+        run_dir: Option<PathBuf>,
+        /// Start from these weights (our checkpoint or run folder, an official .pt), with fresh
+        /// optimisers, at step 1.
+        #[arg(long)]
+        init: Option<PathBuf>,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Continue a run from its newest complete checkpoint, with its saved config.
+    Resume {
+        #[arg(long)]
+        run_dir: PathBuf,
+        #[command(flatten)]
+        common: Common,
+    },
+    /// Write one generator of a run as a safetensors file (official key names, f32).
+    Export {
+        #[arg(long)]
+        run_dir: PathBuf,
+        /// A checkpoint's step; defaults to the newest.
+        #[arg(long)]
+        step: Option<u64>,
+        #[arg(long)]
+        direction: Direction,
+        #[arg(long, short)]
+        output: PathBuf,
+    },
     /// Print what a run folder, checkpoint or weights file holds.
-    Inspect {
-        /// A run folder, checkpoint folder, our safetensors file or an official .pt.
-        path: PathBuf,
+    Inspect { path: PathBuf },
+    /// Write a procedural two-domain data set (photo-like scenes and cartoons).
+    ToyData {
+        #[arg(long, short)]
+        output: PathBuf,
+        #[arg(long, default_value_t = 64)]
+        size: u32,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
     },
 }
 
-fn main() -> std::process::ExitCode {
+#[derive(clap::Args)]
+struct Common {
+    /// Override a config value, e.g. --set train.iterations=2000 (repeatable).
+    #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
+    sets: Vec<String>,
+    /// Stop cleanly after this step, with a checkpoint (not saved in the config).
+    #[arg(long)]
+    stop_after: Option<u64>,
+    /// cpu, cuda or cuda:N. Defaults to the first GPU when built with CUDA, else the CPU.
+    #[arg(long)]
+    device: Option<DeviceChoice>,
+}
+
+fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result: Result<()> = match cli.command {
-        Command::Inspect { path } => inspect::run(&path),
-    };
-    match result {
-        Ok(()) => std::process::ExitCode::SUCCESS,
+    match dispatch(cli.command) {
+        Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
-            std::process::ExitCode::FAILURE
+            ExitCode::FAILURE
         }
     }
+}
+
+fn dispatch(command: Command) -> Result<()> {
+    match command {
+        Command::Train {
+            config,
+            run_dir,
+            init,
+            common,
+        } => {
+            let mut cfg = Config::load(&config, &common.sets)?;
+            let run_dir = run_dir.unwrap_or_else(|| default_run_dir(&config));
+            run::prepare_new(&run_dir, &mut cfg)?;
+            on_device(&common, &run_dir, &cfg, Start::New { init })
+        }
+        Command::Resume { run_dir, common } => {
+            let cfg = run::resumed_config(&run_dir, &common.sets)?;
+            on_device(&common, &run_dir, &cfg, Start::Resume)
+        }
+        Command::Export {
+            run_dir,
+            step,
+            direction,
+            output,
+        } => export(&run_dir, step, direction, &output),
+        Command::Inspect { path } => inspect::run(&path),
+        Command::ToyData { output, size, seed } => {
+            let n = ugatit_train::toy_data::write(&output, size, seed)?;
+            println!(
+                "wrote {n} images of {size}x{size} into {}",
+                output.display()
+            );
+            Ok(())
+        }
+    }
+}
+
+fn default_run_dir(config: &Path) -> PathBuf {
+    let stem = config
+        .file_stem()
+        .map_or("run".into(), |s| s.to_string_lossy().to_string());
+    PathBuf::from("checkpoints").join(stem)
+}
+
+fn on_device(common: &Common, run_dir: &Path, cfg: &Config, start: Start) -> Result<()> {
+    run::stop_on_signals();
+    let device = common
+        .device
+        .unwrap_or(DeviceChoice::best(cfg!(feature = "cuda")));
+    match device {
+        DeviceChoice::Cpu => {
+            train::<Autodiff<ugatit_model::Cpu>>(common, run_dir, cfg, start, &Default::default())
+        }
+        #[cfg(feature = "cuda")]
+        DeviceChoice::Cuda(i) => train::<Autodiff<burn_cuda::Cuda>>(
+            common,
+            run_dir,
+            cfg,
+            start,
+            &burn_cuda::CudaDevice::new(i),
+        ),
+        #[cfg(not(feature = "cuda"))]
+        DeviceChoice::Cuda(_) => bail!(
+            "--device {device}: this ugatit-train was built without CUDA support \
+             (rebuild with `cargo build --release --features cuda`)"
+        ),
+    }
+}
+
+fn train<B: AutodiffBackend>(
+    common: &Common,
+    run_dir: &Path,
+    cfg: &Config,
+    start: Start,
+    device: &B::Device,
+) -> Result<()> {
+    let done = run::run::<B>(run_dir, cfg, start, common.stop_after, device)?;
+    println!(
+        "{} at step {} of {} in {}",
+        if done.interrupted { "stopped" } else { "done" },
+        done.step,
+        done.iterations,
+        run_dir.display()
+    );
+    Ok(())
+}
+
+fn export(run_dir: &Path, step: Option<u64>, direction: Direction, output: &Path) -> Result<()> {
+    let run = RunDir::new(run_dir);
+    let checkpoint = match step {
+        Some(s) => run
+            .checkpoints()?
+            .into_iter()
+            .find(|c| c.step == s)
+            .with_context(|| format!("{}: no checkpoint of step {s}", run_dir.display()))?,
+        None => {
+            let (found, bad) = run.latest_verified()?;
+            for e in bad {
+                eprintln!("warning: skipping a damaged checkpoint: {e}");
+            }
+            found.with_context(|| format!("{}: no complete checkpoint", run_dir.display()))?
+        }
+    };
+    checkpoint.verify()?;
+    let device = Default::default();
+    let g = load_generator::<ugatit_model::Cpu>(&checkpoint.file(), direction, &device)?;
+    save_generator_safetensors(
+        output,
+        &g.generator,
+        &g.config,
+        direction,
+        Some(checkpoint.step),
+    )?;
+    println!(
+        "wrote the {direction} generator of step {} to {}",
+        checkpoint.step,
+        output.display()
+    );
+    Ok(())
 }

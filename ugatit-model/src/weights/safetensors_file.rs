@@ -6,13 +6,12 @@
 //! of file, the direction of a generator and the training step. A safetensors file without our
 //! metadata is read as a plain state dict with official keys.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 
 use burn::tensor::{DType, TensorData};
-use safetensors::tensor::{Dtype, SafeTensors, View};
+use safetensors::tensor::{Dtype, SafeTensors};
 
 use super::infer::infer_any;
 use super::{Contents, LoadedTensors, SourceFormat, StateDict, WeightsError};
@@ -50,48 +49,68 @@ pub struct FileMeta {
     pub step: Option<u64>,
 }
 
-struct F32View<'a>(&'a TensorData);
-
-impl View for F32View<'_> {
-    fn dtype(&self) -> Dtype {
-        Dtype::F32
-    }
-    fn shape(&self) -> &[usize] {
-        self.0.shape.as_slice()
-    }
-    fn data(&self) -> Cow<'_, [u8]> {
-        Cow::Borrowed(&self.0.bytes)
-    }
-    fn data_len(&self) -> usize {
-        self.0.bytes.len()
-    }
-}
-
 /// Writes `tensors` (float32) with `meta`, atomically: a temporary file in the same folder,
 /// synced, then renamed over `path`, so a crash leaves either the old file or the new one.
 pub fn write(path: &Path, tensors: &StateDict, meta: &FileMeta) -> Result<(), WeightsError> {
-    let converted: Vec<(String, TensorData)> = tensors
-        .iter()
-        .map(|(k, v)| (k.clone(), v.clone().convert::<f32>()))
-        .collect();
-    let views = converted.iter().map(|(k, v)| (k.as_str(), F32View(v)));
-    let mut md = HashMap::new();
-    md.insert("format".to_string(), FORMAT.to_string());
-    md.insert("format_version".to_string(), FORMAT_VERSION.to_string());
-    md.insert("kind".to_string(), meta.kind.as_str().to_string());
-    md.insert(
-        "model".to_string(),
+    let mut md = serde_json::Map::new();
+    let mut put = |k: &str, v: String| md.insert(k.to_string(), v.into());
+    put("format", FORMAT.to_string());
+    put("format_version", FORMAT_VERSION.to_string());
+    put("kind", meta.kind.as_str().to_string());
+    put(
+        "model",
         serde_json::to_string(&meta.config).unwrap_or_default(),
     );
     if let Some(d) = meta.direction {
-        md.insert("direction".to_string(), d.as_str().to_string());
+        put("direction", d.as_str().to_string());
     }
     if let Some(s) = meta.step {
-        md.insert("step".to_string(), s.to_string());
+        put("step", s.to_string());
     }
-    let bytes = safetensors::tensor::serialize(views, &Some(md))
-        .map_err(|e| WeightsError::corrupt(path, format!("cannot serialise tensors ({e})")))?;
+    let bytes = serialize_f32(tensors, md);
     write_atomic(path, &bytes)
+}
+
+/// The safetensors layout (an 8-byte header length, a JSON header padded with spaces to a
+/// multiple of 8, then the raw little-endian data), written here rather than by the safetensors
+/// crate so that keys come out sorted: the same tensors always give the same bytes, and so the
+/// same checksums. (The crate serialises its metadata map in random order.)
+fn serialize_f32(
+    tensors: &StateDict,
+    metadata: serde_json::Map<String, serde_json::Value>,
+) -> Vec<u8> {
+    let data: Vec<(&String, Vec<u8>)> = tensors
+        .iter()
+        .map(|(k, v)| {
+            let values = v
+                .clone()
+                .convert::<f32>()
+                .into_vec::<f32>()
+                .unwrap_or_default();
+            (k, values.iter().flat_map(|x| x.to_le_bytes()).collect())
+        })
+        .collect();
+    let mut header = serde_json::Map::new();
+    header.insert("__metadata__".into(), metadata.into());
+    let mut offset = 0usize;
+    for ((k, bytes), v) in data.iter().zip(tensors.values()) {
+        let entry = serde_json::json!({
+            "dtype": "F32",
+            "shape": v.shape.to_vec(),
+            "data_offsets": [offset, offset + bytes.len()],
+        });
+        header.insert((*k).clone(), entry);
+        offset += bytes.len();
+    }
+    let mut json = serde_json::Value::Object(header).to_string().into_bytes();
+    json.resize(json.len().div_ceil(8) * 8, b' ');
+    let mut out = Vec::with_capacity(8 + json.len() + offset);
+    out.extend_from_slice(&(json.len() as u64).to_le_bytes());
+    out.extend_from_slice(&json);
+    for (_, bytes) in &data {
+        out.extend_from_slice(bytes);
+    }
+    out
 }
 
 /// Writes `bytes` to `path` through a synced temporary file and a rename.

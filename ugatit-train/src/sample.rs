@@ -1,0 +1,111 @@
+//! Sample grids laid out as the official code's: one column per image with, from the top, the
+//! real image, the identity's heatmap, the identity, the translation's heatmap, the
+//! translation, the cycle's heatmap and the cycle. Heatmaps are min-max normalised, resized to
+//! the image size and coloured with the jet map (the official `cam()`).
+
+use burn::prelude::*;
+use image::imageops::{self, FilterType};
+use image::{GrayImage, RgbImage};
+use ugatit_model::Generator;
+
+/// The grid for translating `real` (`[n, 3, S, S]`) with `forward` and back with `backward`.
+pub fn grid<B: Backend>(
+    forward: &Generator<B>,
+    backward: &Generator<B>,
+    real: Tensor<B, 4>,
+) -> RgbImage {
+    let [n, _, s, _] = real.dims();
+    let identity = backward.forward(real.clone());
+    let translated = forward.forward(real.clone());
+    let cycle = backward.forward(translated.image.clone());
+    let rows = [
+        Row::Image(real),
+        Row::Heat(identity.heatmap),
+        Row::Image(identity.image),
+        Row::Heat(translated.heatmap),
+        Row::Image(translated.image),
+        Row::Heat(cycle.heatmap),
+        Row::Image(cycle.image),
+    ];
+    let side = s as u32;
+    let mut out = RgbImage::new(side * n as u32, side * rows.len() as u32);
+    for (r, row) in rows.into_iter().enumerate() {
+        let tiles = row.render(side);
+        for (c, tile) in tiles.iter().enumerate() {
+            imageops::replace(
+                &mut out,
+                tile,
+                i64::from(side) * c as i64,
+                i64::from(side) * r as i64,
+            );
+        }
+    }
+    out
+}
+
+enum Row<B: Backend> {
+    Image(Tensor<B, 4>),
+    Heat(Tensor<B, 4>),
+}
+
+impl<B: Backend> Row<B> {
+    fn render(self, side: u32) -> Vec<RgbImage> {
+        match self {
+            Row::Image(t) => {
+                let n = t.dims()[0];
+                (0..n).map(|i| ugatit_tile(t.clone(), i)).collect()
+            }
+            Row::Heat(t) => {
+                let [n, _, h, w] = t.dims();
+                let v = t
+                    .into_data()
+                    .convert::<f32>()
+                    .into_vec::<f32>()
+                    .unwrap_or_default();
+                v.chunks(h * w)
+                    .take(n)
+                    .map(|m| jet(&normalise(m, w, h), side))
+                    .collect()
+            }
+        }
+    }
+}
+
+fn ugatit_tile<B: Backend>(t: Tensor<B, 4>, i: usize) -> RgbImage {
+    let [_, _, h, w] = t.dims();
+    let v = t
+        .narrow(0, i, 1)
+        .into_data()
+        .convert::<f32>()
+        .into_vec::<f32>()
+        .unwrap_or_default();
+    RgbImage::from_fn(w as u32, h as u32, |x, y| {
+        let j = y as usize * w + x as usize;
+        let px = |c: usize| {
+            ((v[c * h * w + j] * 0.5 + 0.5) * 255.0)
+                .round()
+                .clamp(0.0, 255.0) as u8
+        };
+        image::Rgb([px(0), px(1), px(2)])
+    })
+}
+
+/// `x - min`, divided by the new max, as 8-bit grey (the official `cam()`).
+fn normalise(m: &[f32], w: usize, h: usize) -> GrayImage {
+    let min = m.iter().copied().fold(f32::INFINITY, f32::min);
+    let max = m.iter().map(|v| v - min).fold(0.0f32, f32::max);
+    let scale = if max > 0.0 { 255.0 / max } else { 0.0 };
+    GrayImage::from_fn(w as u32, h as u32, |x, y| {
+        image::Luma([((m[y as usize * w + x as usize] - min) * scale) as u8])
+    })
+}
+
+/// Bilinear resize to `side` and the jet colour map (blue, cyan, yellow, red).
+fn jet(grey: &GrayImage, side: u32) -> RgbImage {
+    let big = imageops::resize(grey, side, side, FilterType::Triangle);
+    RgbImage::from_fn(side, side, |x, y| {
+        let v = f32::from(big.get_pixel(x, y)[0]) / 255.0;
+        let ch = |centre: f32| ((1.5 - (4.0 * v - centre).abs()).clamp(0.0, 1.0) * 255.0) as u8;
+        image::Rgb([ch(3.0), ch(2.0), ch(1.0)])
+    })
+}

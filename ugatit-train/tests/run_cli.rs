@@ -1,0 +1,401 @@
+//! The `ugatit-train` binary end to end on tiny models.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use ugatit_model::weights::{read_tensors, Contents};
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ugatit-model/tests/fixtures")
+}
+
+/// A data folder with two images a domain (from the model fixtures), plus `extra` files.
+fn data_dir(root: &Path, extra: &[(&str, &[u8])]) -> PathBuf {
+    let data = root.join("data");
+    for d in ["trainA", "trainB", "testA", "testB"] {
+        std::fs::create_dir_all(data.join(d)).unwrap();
+    }
+    let f = fixtures();
+    for (i, case) in ["full_96_ch4_r2", "light_128_ch8_r3"].iter().enumerate() {
+        for (src, dst) in [("testA/a.png", "trainA"), ("testB/b.png", "trainB")] {
+            let from = f.join(case).join("data").join(src);
+            std::fs::copy(&from, data.join(dst).join(format!("{i}.png"))).unwrap();
+            std::fs::copy(
+                &from,
+                data.join(dst.replace("train", "test"))
+                    .join(format!("{i}.png")),
+            )
+            .unwrap();
+        }
+    }
+    for (name, bytes) in extra {
+        std::fs::write(data.join(name), bytes).unwrap();
+    }
+    data
+}
+
+const TINY: &str = r#"
+[model]
+img_size = 32
+ch = 2
+n_res = 1
+n_dis_global = 4
+n_dis_local = 3
+[train]
+iterations = 6
+seed = 3
+[checkpoint]
+every = 2
+keep = 10
+[log]
+every = 1
+sample_every = 3
+"#;
+
+fn config(dir: &Path, data: &Path, extra: &str) -> PathBuf {
+    let path = dir.join("tiny.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "{TINY}{extra}\n[data]\nroot = {:?}\n",
+            data.display().to_string()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+fn train(args: &[&str], run: &Path) -> assert_cmd::assert::Assert {
+    Command::cargo_bin("ugatit-train")
+        .unwrap()
+        .args(args)
+        .arg("--run-dir")
+        .arg(run)
+        .args(["--device", "cpu"])
+        .assert()
+}
+
+fn nets(run: &Path) -> ugatit_model::weights::StateDict {
+    match read_tensors(run).unwrap().contents {
+        Contents::Model(sd) => sd,
+        Contents::Generator(_) => panic!("not a checkpoint"),
+    }
+}
+
+fn latest(run: &Path) -> PathBuf {
+    ugatit_model::checkpoint::RunDir::new(run)
+        .latest()
+        .unwrap()
+        .unwrap()
+        .dir
+}
+
+#[test]
+fn resume_is_bit_exact() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_dir(tmp.path(), &[]);
+    let cfg = config(tmp.path(), &data, "");
+    let cfg = cfg.to_str().unwrap();
+    let (whole, split) = (tmp.path().join("whole"), tmp.path().join("split"));
+    train(&["train", "--config", cfg], &whole).success();
+    train(&["train", "--config", cfg, "--stop-after", "3"], &split).success();
+    // --stop-after is not saved: resume runs to train.iterations.
+    train(&["resume"], &split).success();
+
+    let (a, b) = (nets(&whole), nets(&split));
+    assert_eq!(a.len(), b.len());
+    for (k, v) in &a {
+        assert_eq!(v, &b[k], "{k} differs after resume");
+    }
+    for f in [
+        "nets.safetensors",
+        "optim_g.bin",
+        "optim_d.bin",
+        "trainer.json",
+        "manifest.json",
+    ] {
+        let (x, y) = (latest(&whole).join(f), latest(&split).join(f));
+        assert!(
+            std::fs::read(x).unwrap() == std::fs::read(y).unwrap(),
+            "{f} differs"
+        );
+    }
+    let steps = |run: &Path| -> Vec<u64> {
+        std::fs::read_to_string(run.join("metrics.jsonl"))
+            .unwrap()
+            .lines()
+            .map(|l| {
+                serde_json::from_str::<serde_json::Value>(l).unwrap()["step"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .collect()
+    };
+    assert_eq!(steps(&split), [1, 2, 3, 4, 5, 6]);
+    // A second `train` into the same folder is refused.
+    let e = train(&["train", "--config", cfg], &split).failure();
+    assert!(String::from_utf8_lossy(&e.get_output().stderr).contains("use `ugatit-train resume"));
+}
+
+#[test]
+fn train_from_an_official_checkpoint_follows_the_reference_losses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let case = fixtures().join("full_96_ch4_r2");
+    let cfg = tmp.path().join("parity.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[model]\nimg_size = 96\nch = 4\nn_res = 2\n[train]\niterations = 4\naugment = false\n\
+             [data]\nroot = {:?}\n[log]\nevery = 1\nsample_every = 0\n",
+            case.join("data").display().to_string()
+        ),
+    )
+    .unwrap();
+    let run = tmp.path().join("run");
+    train(
+        &[
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--init",
+            case.join("official.pt").to_str().unwrap(),
+        ],
+        &run,
+    )
+    .success();
+    let info: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(case.join("case.json")).unwrap()).unwrap();
+    let ours: Vec<serde_json::Value> = std::fs::read_to_string(run.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    for (want, got) in info["losses"].as_array().unwrap().iter().zip(&ours) {
+        assert_eq!(want["step"], got["step"]);
+        for k in ["d_loss", "g_loss"] {
+            let (w, g) = (want[k].as_f64().unwrap(), got[k].as_f64().unwrap());
+            assert!(
+                ((g - w) / w).abs() <= 1e-3,
+                "step {}: {k} {g} vs {w}",
+                want["step"]
+            );
+        }
+    }
+    assert_eq!(ours.len(), 4);
+}
+
+#[test]
+fn tensorboard_reads_the_event_files() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_dir(tmp.path(), &[]);
+    let cfg = config(tmp.path(), &data, "");
+    let run = tmp.path().join("run");
+    train(&["train", "--config", cfg.to_str().unwrap()], &run).success();
+    let script = r#"
+import sys
+from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+acc = EventAccumulator(sys.argv[1], size_guidance={"images": 0, "scalars": 0})
+acc.Reload()
+tags = acc.Tags()
+steps = [e.step for e in acc.Scalars("g_loss")]
+assert steps == [1, 2, 3, 4, 5, 6], steps
+assert "d_loss" in tags["scalars"] and "lr" in tags["scalars"], tags
+img = acc.Images("samples/test_a2b")[0]
+assert (img.width, img.height) == (64, 224), (img.width, img.height)
+assert img.encoded_image_string[:4] == b"\x89PNG"
+print("ok", len(tags["scalars"]), "scalar tags,", len(tags["images"]), "image tags")
+"#;
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(run.join("tb"))
+        .output()
+        .expect("python3 with the tensorboard package (scripts/test.sh installs it)");
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+#[test]
+fn undecodable_images_are_skipped_and_counted() {
+    let tmp = tempfile::tempdir().unwrap();
+    let jpeg = std::fs::read(fixtures().join("full_96_ch4_r2/data/testA/a.png")).unwrap();
+    let data = data_dir(
+        tmp.path(),
+        &[
+            ("trainA/empty.png", b""),
+            ("trainA/notes.png", b"this is text, not an image"),
+            (
+                "trainB/cut.jpg",
+                &[0xff, 0xd8, 0xff, 0xe0, 0, 16, b'J', b'F', b'I', b'F'],
+            ),
+            ("trainB/cut2.png", &jpeg[..jpeg.len() / 3]),
+        ],
+    );
+    let cfg = config(tmp.path(), &data, "");
+    let run = tmp.path().join("run");
+    let out = train(&["train", "--config", cfg.to_str().unwrap()], &run).success();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    for name in ["empty.png", "notes.png", "cut.jpg", "cut2.png"] {
+        assert_eq!(
+            stderr.matches(name).count(),
+            1,
+            "one warning for {name}: {stderr}"
+        );
+    }
+    let last = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    let last: serde_json::Value = serde_json::from_str(last.lines().last().unwrap()).unwrap();
+    assert_eq!(last["skipped_images"], 4.0);
+}
+
+#[test]
+fn a_folder_without_usable_images_stops_before_training() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_dir(tmp.path(), &[]);
+    for f in std::fs::read_dir(data.join("trainB")).unwrap() {
+        std::fs::write(f.unwrap().path(), b"broken").unwrap();
+    }
+    let cfg = config(tmp.path(), &data, "");
+    let out = train(
+        &["train", "--config", cfg.to_str().unwrap()],
+        &tmp.path().join("run"),
+    )
+    .failure();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("trainB: no usable image: all 2 failed to decode"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn config_mistakes_are_named_before_any_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_dir(tmp.path(), &[]);
+    let cfg = config(tmp.path(), &data, "");
+    let run = tmp.path().join("run");
+    let out = train(
+        &[
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--set",
+            "train.iteratons=9",
+        ],
+        &run,
+    )
+    .failure();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(stderr.contains("unknown key train.iteratons"), "{stderr}");
+    assert!(!run.exists(), "nothing was written");
+    let bad = tmp.path().join("bad.toml");
+    std::fs::write(&bad, "[train]\nlr = 0\n").unwrap();
+    let out = train(&["train", "--config", bad.to_str().unwrap()], &run).failure();
+    assert!(
+        String::from_utf8_lossy(&out.get_output().stderr).contains("train.lr = 0 is out of range")
+    );
+}
+
+#[test]
+fn a_diverging_loss_stops_the_run_naming_the_term() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_dir(tmp.path(), &[]);
+    let cfg = config(tmp.path(), &data, "");
+    let run = tmp.path().join("run");
+    let out = train(
+        &[
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--set",
+            "train.cam_weight=1e39",
+        ],
+        &run,
+    )
+    .failure();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("step 1: g_loss is inf; stopping"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn sigterm_finishes_the_step_and_checkpoints() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_dir(tmp.path(), &[]);
+    let cfg = config(tmp.path(), &data, "");
+    std::fs::write(
+        &cfg,
+        std::fs::read_to_string(&cfg)
+            .unwrap()
+            .replace("iterations = 6", "iterations = 100000"),
+    )
+    .unwrap();
+    let run = tmp.path().join("run");
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("ugatit-train"))
+        .args([
+            "train",
+            "--device",
+            "cpu",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--run-dir",
+        ])
+        .arg(&run)
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let metrics = run.join("metrics.jsonl");
+    let start = std::time::Instant::now();
+    while std::fs::read_to_string(&metrics).map_or(true, |m| m.lines().count() < 3) {
+        assert!(start.elapsed().as_secs() < 120, "no progress");
+        std::thread::yield_now();
+    }
+    std::process::Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let status = child.wait().unwrap();
+    assert!(status.success(), "{status}");
+    let logged = std::fs::read_to_string(&metrics).unwrap().lines().count() as u64;
+    let ckpt = ugatit_model::checkpoint::RunDir::new(&run)
+        .latest()
+        .unwrap()
+        .unwrap();
+    assert_eq!(ckpt.step, logged, "the last step logged is checkpointed");
+    ckpt.verify().unwrap();
+}
+
+#[test]
+fn export_writes_a_generator_that_knows_its_step_and_direction() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_dir(tmp.path(), &[]);
+    let cfg = config(tmp.path(), &data, "");
+    let run = tmp.path().join("run");
+    train(
+        &[
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--stop-after",
+            "4",
+        ],
+        &run,
+    )
+    .success();
+    let out = tmp.path().join("g.safetensors");
+    Command::cargo_bin("ugatit-train")
+        .unwrap()
+        .args(["export", "--step", "2", "--direction", "b2a", "--run-dir"])
+        .arg(&run)
+        .arg("-o")
+        .arg(&out)
+        .assert()
+        .success();
+    let t = read_tensors(&out).unwrap();
+    assert_eq!(t.step, Some(2));
+    assert_eq!(t.direction, Some(ugatit_model::Direction::B2A));
+}
