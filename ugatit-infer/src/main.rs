@@ -90,6 +90,9 @@ fn translate<B: Backend>(args: &TranslateArgs, device: &B::Device) -> Result<Exi
     let outputs = output_paths(&args.inputs, &args.output)?;
     let start = Instant::now();
     let translator = Translator::<B>::load(&args.model, args.direction, args.size, device)?;
+    for e in translator.skipped_checkpoints() {
+        eprintln!("warning: skipping a damaged checkpoint: {e}");
+    }
     std::fs::create_dir_all(&args.output)
         .with_context(|| format!("cannot create {}", args.output.display()))?;
     let mut failed = 0;

@@ -64,6 +64,11 @@ impl<B: Backend> Translator<B> {
         &self.loaded.config
     }
 
+    /// Damaged checkpoints of a run folder that were passed over for an older one.
+    pub fn skipped_checkpoints(&self) -> &[String] {
+        &self.loaded.skipped
+    }
+
     /// Translates one image (resized to `size() x size()`).
     pub fn translate(&self, image: &DynamicImage) -> RgbImage {
         let x = to_tensor::<B>(image, self.size, &self.device);

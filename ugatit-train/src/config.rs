@@ -92,6 +92,9 @@ pub struct DataConfig {
     pub root: Option<PathBuf>,
     /// Background threads decoding and augmenting images, per domain.
     pub workers: usize,
+    /// If `root` does not exist, write the procedural toy data set there first (the smoke
+    /// config's demo data).
+    pub toy_if_missing: bool,
 }
 
 impl Default for DataConfig {
@@ -99,6 +102,7 @@ impl Default for DataConfig {
         Self {
             root: None,
             workers: 2,
+            toy_if_missing: false,
         }
     }
 }

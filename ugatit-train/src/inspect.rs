@@ -3,9 +3,10 @@
 use std::path::Path;
 
 use anyhow::Result;
-use ugatit_model::checkpoint::RunDir;
+use ugatit_model::checkpoint::{RunDir, MANIFEST_FILE};
 use ugatit_model::read_tensors;
-use ugatit_model::weights::Contents;
+use ugatit_model::weights::safetensors_file::FORMAT_VERSION;
+use ugatit_model::weights::{Contents, SourceFormat};
 
 pub fn run(path: &Path) -> Result<()> {
     let run = RunDir::new(path);
@@ -14,17 +15,35 @@ pub fn run(path: &Path) -> Result<()> {
         let all = run.checkpoints()?;
         println!("checkpoints: {}", all.len());
         for c in &all {
+            let status = match c.verify() {
+                Ok(()) => "ok".to_string(),
+                Err(e) => format!("DAMAGED: {e}"),
+            };
             println!(
-                "  step {:>10}  {}  {}",
+                "  step {:>10}  {:>10}  {status}",
                 c.step,
-                human(dir_size(&c.dir)),
-                c.dir.display()
+                human(dir_size(&c.dir))
             );
+        }
+        if let Some(c) = all.last() {
+            let manifest = std::fs::read_to_string(c.dir.join(MANIFEST_FILE)).unwrap_or_default();
+            let version = serde_json::from_str::<serde_json::Value>(&manifest)
+                .ok()
+                .and_then(|m| m["format_version"].as_u64());
+            if let Some(v) = version {
+                println!("checkpoint format version: {v}");
+            }
         }
     }
     let t = read_tensors(path)?;
     println!("file: {}", t.path.display());
     println!("format: {:?}", t.format);
+    if matches!(
+        t.format,
+        SourceFormat::Checkpoint | SourceFormat::GeneratorFile
+    ) {
+        println!("file format version: {FORMAT_VERSION}");
+    }
     if let Some(step) = t.step {
         println!("step: {step}");
     }

@@ -72,6 +72,13 @@ pub fn prepare_new(run_dir: &Path, cfg: &mut Config) -> Result<()> {
         .root
         .clone()
         .context("data.root is not set: name the folder holding trainA and trainB")?;
+    if cfg.data.toy_if_missing && !root.exists() {
+        let n = crate::toy_data::write(&root, cfg.model.img_size as u32, cfg.train.seed)?;
+        eprintln!(
+            "wrote the toy data set ({n} images) into {}",
+            root.display()
+        );
+    }
     cfg.data.root = Some(
         std::fs::canonicalize(&root).with_context(|| format!("data.root {}", root.display()))?,
     );

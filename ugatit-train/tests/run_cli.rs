@@ -399,3 +399,29 @@ fn export_writes_a_generator_that_knows_its_step_and_direction() {
     assert_eq!(t.step, Some(2));
     assert_eq!(t.direction, Some(ugatit_model::Direction::B2A));
 }
+
+#[test]
+fn init_weights_that_do_not_fit_the_config_name_the_first_differing_tensor() {
+    let tmp = tempfile::tempdir().unwrap();
+    let data = data_dir(tmp.path(), &[]);
+    let cfg = config(tmp.path(), &data, "");
+    let official = fixtures().join("full_96_ch4_r2/official.pt");
+    let out = train(
+        &[
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--init",
+            official.to_str().unwrap(),
+        ],
+        &tmp.path().join("run"),
+    )
+    .failure();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("the weights do not fit the config's [model]"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("tensor genA2B.DownBlock.1.weight has shape [4, 3, 7, 7], but this architecture needs [2, 3, 7, 7]"), "{stderr}");
+    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+}

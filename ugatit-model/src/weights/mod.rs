@@ -74,6 +74,8 @@ pub struct LoadedGenerator<B: Backend> {
     pub img_size_known: bool,
     pub direction: Direction,
     pub path: PathBuf,
+    /// Newer checkpoints of a run folder that failed verification and were passed over.
+    pub skipped: Vec<String>,
 }
 
 /// Reads the tensors at `path`: a run folder, a checkpoint folder, one of our safetensors files,
@@ -165,6 +167,7 @@ pub fn load_generator<B: Backend>(
         img_size_known: t.img_size_known,
         direction,
         path: t.path,
+        skipped: t.skipped,
     })
 }
 
