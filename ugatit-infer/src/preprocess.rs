@@ -6,6 +6,7 @@ use burn::prelude::*;
 use burn::tensor::TensorData;
 use image::imageops::FilterType;
 use image::{DynamicImage, RgbImage};
+use ugatit_model::pixels::{planar_to_rgb8, rgb8_to_planar};
 
 /// The resampling filter: bilinear (a triangle filter that widens when shrinking, so
 /// downscaling averages like PIL's), close to torchvision's default `Resize`.
@@ -24,32 +25,13 @@ pub fn to_tensor<B: Backend>(
     } else {
         image::imageops::resize(&rgb, side, side, RESIZE_FILTER)
     };
-    let mut planar = vec![0f32; 3 * size * size];
-    for (i, p) in rgb.pixels().enumerate() {
-        for c in 0..3 {
-            planar[c * size * size + i] = f32::from(p[c]) / 255.0 * 2.0 - 1.0;
-        }
-    }
+    let mut planar = Vec::with_capacity(3 * size * size);
+    rgb8_to_planar(rgb.as_raw(), &mut planar);
     Tensor::from_data(TensorData::new(planar, [1, 3, size, size]), device)
 }
 
 /// The `index`-th image of a `[batch, 3, h, w]` tensor in [-1, 1] as 8-bit RGB.
 pub fn to_image<B: Backend>(images: Tensor<B, 4>, index: usize) -> RgbImage {
-    let [_, _, h, w] = images.dims();
-    let one = images.narrow(0, index, 1);
-    let values = one
-        .into_data()
-        .convert::<f32>()
-        .into_vec::<f32>()
-        .unwrap_or_default();
-    let plane = h * w;
-    RgbImage::from_fn(w as u32, h as u32, |x, y| {
-        let i = y as usize * w + x as usize;
-        let px = |c: usize| {
-            ((values[c * plane + i] * 0.5 + 0.5) * 255.0)
-                .round()
-                .clamp(0.0, 255.0) as u8
-        };
-        image::Rgb([px(0), px(1), px(2)])
-    })
+    let (w, h, rgb) = planar_to_rgb8(images, index);
+    RgbImage::from_raw(w, h, rgb).unwrap_or_default()
 }

@@ -22,6 +22,7 @@ pub mod layers;
 pub mod loss;
 pub mod nets;
 pub mod norm;
+pub mod pixels;
 pub mod resnet_ada_iln_block;
 pub mod resnet_block;
 pub mod spectral_norm;

@@ -53,7 +53,7 @@ impl<B: Backend> Row<B> {
         match self {
             Row::Image(t) => {
                 let n = t.dims()[0];
-                (0..n).map(|i| ugatit_tile(t.clone(), i)).collect()
+                (0..n).map(|i| tile(t.clone(), i)).collect()
             }
             Row::Heat(t) => {
                 let [n, _, h, w] = t.dims();
@@ -71,23 +71,9 @@ impl<B: Backend> Row<B> {
     }
 }
 
-fn ugatit_tile<B: Backend>(t: Tensor<B, 4>, i: usize) -> RgbImage {
-    let [_, _, h, w] = t.dims();
-    let v = t
-        .narrow(0, i, 1)
-        .into_data()
-        .convert::<f32>()
-        .into_vec::<f32>()
-        .unwrap_or_default();
-    RgbImage::from_fn(w as u32, h as u32, |x, y| {
-        let j = y as usize * w + x as usize;
-        let px = |c: usize| {
-            ((v[c * h * w + j] * 0.5 + 0.5) * 255.0)
-                .round()
-                .clamp(0.0, 255.0) as u8
-        };
-        image::Rgb([px(0), px(1), px(2)])
-    })
+fn tile<B: Backend>(t: Tensor<B, 4>, i: usize) -> RgbImage {
+    let (w, h, rgb) = ugatit_model::pixels::planar_to_rgb8(t, i);
+    RgbImage::from_raw(w, h, rgb).unwrap_or_default()
 }
 
 /// `x - min`, divided by the new max, as 8-bit grey (the official `cam()`).

@@ -65,6 +65,38 @@ fn config(dir: &Path, data: &Path, extra: &str) -> PathBuf {
     path
 }
 
+/// A temporary folder with the data and the tiny config.
+struct Tiny {
+    tmp: tempfile::TempDir,
+    cfg: PathBuf,
+}
+
+impl Tiny {
+    fn new(extra_files: &[(&str, &[u8])]) -> Self {
+        let tmp = tempfile::tempdir().unwrap();
+        let data = data_dir(tmp.path(), extra_files);
+        let cfg = config(tmp.path(), &data, "");
+        Self { tmp, cfg }
+    }
+
+    fn path(&self, name: &str) -> PathBuf {
+        self.tmp.path().join(name)
+    }
+
+    /// `train --config <tiny> ARGS --run-dir RUN`.
+    fn train(&self, args: &[&str], run: &Path) -> assert_cmd::assert::Assert {
+        let mut all = vec!["train", "--config", self.cfg.to_str().unwrap()];
+        all.extend_from_slice(args);
+        train(&all, run)
+    }
+
+    /// The stderr of a `train` that must fail.
+    fn train_error(&self, args: &[&str]) -> String {
+        let out = self.train(args, &self.path("run")).failure();
+        String::from_utf8_lossy(&out.get_output().stderr).to_string()
+    }
+}
+
 fn train(args: &[&str], run: &Path) -> assert_cmd::assert::Assert {
     Command::cargo_bin("ugatit-train")
         .unwrap()
@@ -186,12 +218,24 @@ fn train_from_an_official_checkpoint_follows_the_reference_losses() {
 
 #[test]
 fn tensorboard_reads_the_event_files() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = data_dir(tmp.path(), &[]);
-    let cfg = config(tmp.path(), &data, "");
-    let run = tmp.path().join("run");
-    train(&["train", "--config", cfg.to_str().unwrap()], &run).success();
-    let script = r#"
+    let t = Tiny::new(&[]);
+    let run = t.path("run");
+    t.train(&[], &run).success();
+    let out = std::process::Command::new("python3")
+        .args(["-c", TENSORBOARD_CHECK])
+        .arg(run.join("tb"))
+        .output()
+        .expect("python3 with the tensorboard package (scripts/test.sh installs it)");
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{said}");
+}
+
+/// Reads a run's events with TensorBoard's own reader: scalars at every step, a sample grid.
+const TENSORBOARD_CHECK: &str = r#"
 import sys
 from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 acc = EventAccumulator(sys.argv[1], size_guidance={"images": 0, "scalars": 0})
@@ -203,20 +247,7 @@ assert "d_loss" in tags["scalars"] and "lr" in tags["scalars"], tags
 img = acc.Images("samples/test_a2b")[0]
 assert (img.width, img.height) == (64, 224), (img.width, img.height)
 assert img.encoded_image_string[:4] == b"\x89PNG"
-print("ok", len(tags["scalars"]), "scalar tags,", len(tags["images"]), "image tags")
 "#;
-    let out = std::process::Command::new("python3")
-        .args(["-c", script])
-        .arg(run.join("tb"))
-        .output()
-        .expect("python3 with the tensorboard package (scripts/test.sh installs it)");
-    assert!(
-        out.status.success(),
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-}
 
 #[test]
 fn undecodable_images_are_skipped_and_counted() {
@@ -252,74 +283,38 @@ fn undecodable_images_are_skipped_and_counted() {
 
 #[test]
 fn a_folder_without_usable_images_stops_before_training() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = data_dir(tmp.path(), &[]);
-    for f in std::fs::read_dir(data.join("trainB")).unwrap() {
+    let t = Tiny::new(&[]);
+    for f in std::fs::read_dir(t.path("data/trainB")).unwrap() {
         std::fs::write(f.unwrap().path(), b"broken").unwrap();
     }
-    let cfg = config(tmp.path(), &data, "");
-    let out = train(
-        &["train", "--config", cfg.to_str().unwrap()],
-        &tmp.path().join("run"),
-    )
-    .failure();
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    let e = t.train_error(&[]);
     assert!(
-        stderr.contains("trainB: no usable image: all 2 failed to decode"),
-        "{stderr}"
+        e.contains("trainB: no usable image: all 2 failed to decode"),
+        "{e}"
     );
 }
 
 #[test]
 fn config_mistakes_are_named_before_any_work() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = data_dir(tmp.path(), &[]);
-    let cfg = config(tmp.path(), &data, "");
-    let run = tmp.path().join("run");
+    let t = Tiny::new(&[]);
+    let e = t.train_error(&["--set", "train.iteratons=9"]);
+    assert!(e.contains("unknown key train.iteratons"), "{e}");
+    assert!(!t.path("run").exists(), "nothing was written");
+    let bad = t.path("bad.toml");
+    std::fs::write(&bad, "[train]\nlr = 0\n").unwrap();
     let out = train(
-        &[
-            "train",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--set",
-            "train.iteratons=9",
-        ],
-        &run,
+        &["train", "--config", bad.to_str().unwrap()],
+        &t.path("run"),
     )
     .failure();
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
-    assert!(stderr.contains("unknown key train.iteratons"), "{stderr}");
-    assert!(!run.exists(), "nothing was written");
-    let bad = tmp.path().join("bad.toml");
-    std::fs::write(&bad, "[train]\nlr = 0\n").unwrap();
-    let out = train(&["train", "--config", bad.to_str().unwrap()], &run).failure();
-    assert!(
-        String::from_utf8_lossy(&out.get_output().stderr).contains("train.lr = 0 is out of range")
-    );
+    let e = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(e.contains("train.lr = 0 is out of range"), "{e}");
 }
 
 #[test]
 fn a_diverging_loss_stops_the_run_naming_the_term() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = data_dir(tmp.path(), &[]);
-    let cfg = config(tmp.path(), &data, "");
-    let run = tmp.path().join("run");
-    let out = train(
-        &[
-            "train",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--set",
-            "train.cam_weight=1e39",
-        ],
-        &run,
-    )
-    .failure();
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
-    assert!(
-        stderr.contains("step 1: g_loss is inf; stopping"),
-        "{stderr}"
-    );
+    let e = Tiny::new(&[]).train_error(&["--set", "train.cam_weight=1e39"]);
+    assert!(e.contains("step 1: g_loss is inf; stopping"), "{e}");
 }
 
 #[test]
@@ -371,22 +366,10 @@ fn sigterm_finishes_the_step_and_checkpoints() {
 
 #[test]
 fn export_writes_a_generator_that_knows_its_step_and_direction() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = data_dir(tmp.path(), &[]);
-    let cfg = config(tmp.path(), &data, "");
-    let run = tmp.path().join("run");
-    train(
-        &[
-            "train",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--stop-after",
-            "4",
-        ],
-        &run,
-    )
-    .success();
-    let out = tmp.path().join("g.safetensors");
+    let t = Tiny::new(&[]);
+    let run = t.path("run");
+    t.train(&["--stop-after", "4"], &run).success();
+    let out = t.path("g.safetensors");
     Command::cargo_bin("ugatit-train")
         .unwrap()
         .args(["export", "--step", "2", "--direction", "b2a", "--run-dir"])
@@ -395,33 +378,20 @@ fn export_writes_a_generator_that_knows_its_step_and_direction() {
         .arg(&out)
         .assert()
         .success();
-    let t = read_tensors(&out).unwrap();
-    assert_eq!(t.step, Some(2));
-    assert_eq!(t.direction, Some(ugatit_model::Direction::B2A));
+    let loaded = read_tensors(&out).unwrap();
+    assert_eq!(loaded.step, Some(2));
+    assert_eq!(loaded.direction, Some(ugatit_model::Direction::B2A));
 }
 
 #[test]
 fn init_weights_that_do_not_fit_the_config_name_the_first_differing_tensor() {
-    let tmp = tempfile::tempdir().unwrap();
-    let data = data_dir(tmp.path(), &[]);
-    let cfg = config(tmp.path(), &data, "");
     let official = fixtures().join("full_96_ch4_r2/official.pt");
-    let out = train(
-        &[
-            "train",
-            "--config",
-            cfg.to_str().unwrap(),
-            "--init",
-            official.to_str().unwrap(),
-        ],
-        &tmp.path().join("run"),
-    )
-    .failure();
-    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    let e = Tiny::new(&[]).train_error(&["--init", official.to_str().unwrap()]);
     assert!(
-        stderr.contains("the weights do not fit the config's [model]"),
-        "{stderr}"
+        e.contains("the weights do not fit the config's [model]"),
+        "{e}"
     );
-    assert!(stderr.contains("tensor genA2B.DownBlock.1.weight has shape [4, 3, 7, 7], but this architecture needs [2, 3, 7, 7]"), "{stderr}");
-    assert_eq!(stderr.lines().count(), 1, "{stderr}");
+    let first = "tensor genA2B.DownBlock.1.weight has shape [4, 3, 7, 7], but this architecture needs [2, 3, 7, 7]";
+    assert!(e.contains(first), "{e}");
+    assert_eq!(e.lines().count(), 1, "{e}");
 }

@@ -41,9 +41,7 @@ fn resize(image: &RgbImage, size: u32) -> RgbImage {
 
 /// Appends the image's planes, scaled to [-1, 1], to `out` (channel-first).
 pub fn push_planar(image: &RgbImage, out: &mut Vec<f32>) {
-    for c in 0..3 {
-        out.extend(image.pixels().map(|p| f32::from(p[c]) / 255.0 * 2.0 - 1.0));
-    }
+    ugatit_model::pixels::rgb8_to_planar(image.as_raw(), out);
 }
 
 #[cfg(test)]
