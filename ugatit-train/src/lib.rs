@@ -1,5 +1,6 @@
 //! Training U-GAT-IT: configs, data, the official training step, and runs with exact resume.
 
+pub mod bench;
 pub mod config;
 pub mod data;
 pub mod log;

@@ -10,6 +10,7 @@ use clap::{Parser, Subcommand};
 use ugatit_model::checkpoint::RunDir;
 use ugatit_model::export::save_generator_safetensors;
 use ugatit_model::{load_generator, DeviceChoice, Direction};
+use ugatit_train::bench::{self, Work};
 use ugatit_train::config::Config;
 use ugatit_train::run::{self, Start};
 
@@ -63,6 +64,19 @@ enum Command {
     },
     /// Print what a run folder, checkpoint or weights file holds.
     Inspect { path: PathBuf },
+    /// Time one generator forward or one training step (median of --repeat runs), as JSON.
+    Bench {
+        what: Work,
+        /// A config; only [model] (and train.seed) matter, so a file with only [model] will do.
+        #[arg(long)]
+        config: PathBuf,
+        #[arg(long = "set", value_name = "SECTION.KEY=VALUE")]
+        sets: Vec<String>,
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+        #[arg(long)]
+        device: Option<DeviceChoice>,
+    },
     /// Write a procedural two-domain data set (photo-like scenes and cartoons).
     ToyData {
         #[arg(long, short)]
@@ -122,6 +136,39 @@ fn dispatch(command: Command) -> Result<()> {
             output,
         } => export(&run_dir, step, direction, &output),
         Command::Inspect { path } => inspect::run(&path),
+        Command::Bench {
+            what,
+            config,
+            sets,
+            repeat,
+            device,
+        } => {
+            let cfg = Config::load(&config, &sets)?;
+            let device = device.unwrap_or(DeviceChoice::best(cfg!(feature = "cuda")));
+            let report = match device {
+                DeviceChoice::Cpu => bench::run::<Autodiff<ugatit_model::Cpu>>(
+                    &cfg,
+                    what,
+                    repeat.max(1),
+                    &Default::default(),
+                    "cpu",
+                ),
+                #[cfg(feature = "cuda")]
+                DeviceChoice::Cuda(i) => bench::run::<Autodiff<burn_cuda::Cuda>>(
+                    &cfg,
+                    what,
+                    repeat.max(1),
+                    &burn_cuda::CudaDevice::new(i),
+                    &device.to_string(),
+                ),
+                #[cfg(not(feature = "cuda"))]
+                DeviceChoice::Cuda(_) => {
+                    bail!("--device {device}: this ugatit-train was built without CUDA support")
+                }
+            };
+            println!("{}", serde_json::to_string(&report)?);
+            Ok(())
+        }
         Command::ToyData { output, size, seed } => {
             let n = ugatit_train::toy_data::write(&output, size, seed)?;
             println!(
