@@ -9,6 +9,7 @@ use anyhow::{bail, Context, Result};
 use burn::prelude::*;
 use clap::{Parser, Subcommand};
 use ugatit_infer::Translator;
+use ugatit_model::export::{export_generator, ExportFormat, StoreDtype};
 use ugatit_model::{DeviceChoice, Direction};
 
 #[derive(Parser)]
@@ -26,6 +27,22 @@ struct Cli {
 enum Command {
     /// Translate image files; writes OUTPUT/<input file stem>.png for each.
     Translate(TranslateArgs),
+    /// Write one generator of any model path for serving: safetensors or ONNX.
+    Export {
+        /// A run folder, checkpoint, generator file or official UGATIT-pytorch .pt.
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long, default_value = "a2b")]
+        direction: Direction,
+        #[arg(long, short)]
+        output: PathBuf,
+        /// safetensors or onnx.
+        #[arg(long, default_value = "safetensors")]
+        format: ExportFormat,
+        /// f32, f16 or bf16 (f16 halves the file; loading computes in f32).
+        #[arg(long, default_value = "f32")]
+        dtype: StoreDtype,
+    },
 }
 
 #[derive(clap::Args)]
@@ -56,6 +73,22 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Translate(args) => translate_on_device(args),
+        Command::Export {
+            model,
+            direction,
+            output,
+            format,
+            dtype,
+        } => export_generator(&model, direction, &output, format, dtype)
+            .map(|done| {
+                println!(
+                    "wrote the {direction} generator to {} ({:.1} MiB)",
+                    output.display(),
+                    done.bytes as f64 / (1 << 20) as f64
+                );
+                ExitCode::SUCCESS
+            })
+            .map_err(Into::into),
     };
     match result {
         Ok(code) => code,

@@ -24,7 +24,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::ModelConfig;
 use crate::nets::Ugatit;
-use crate::weights::safetensors_file::{self, FileKind, FileMeta};
+use crate::weights::safetensors_file::{self, FileKind, FileMeta, StoreDtype};
 use crate::weights::WeightsError;
 
 /// File holding the six networks inside a checkpoint folder.
@@ -263,11 +263,13 @@ impl StagedCheckpoint {
             config: config.clone(),
             direction: None,
             step: Some(self.step),
+            source: None,
         };
         safetensors_file::write(
             &self.staging.join(CHECKPOINT_FILE),
             &nets.to_state_dict(),
             &meta,
+            StoreDtype::F32,
         )
     }
 

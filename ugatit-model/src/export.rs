@@ -1,4 +1,4 @@
-//! Generator exports for serving.
+//! Generator exports for serving: one function for every command that exports.
 
 use std::path::Path;
 
@@ -8,17 +8,98 @@ use crate::config::ModelConfig;
 use crate::generator::Generator;
 use crate::nets::Direction;
 use crate::weights::safetensors_file::{self, FileKind, FileMeta};
-use crate::weights::{StateDict, StateWriter, WeightsError};
+use crate::weights::{load_generator, StateDict, StateWriter, WeightsError};
+use crate::Cpu;
+
+pub use crate::weights::safetensors_file::StoreDtype;
+
+/// File format of an export.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ExportFormat {
+    /// The official `state_dict` keys, our metadata.
+    #[default]
+    Safetensors,
+    /// An ONNX graph of the generator with its weights as initialisers.
+    Onnx,
+}
+
+impl std::str::FromStr for ExportFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "safetensors" => Ok(ExportFormat::Safetensors),
+            "onnx" => Ok(ExportFormat::Onnx),
+            _ => Err(format!("unknown format {s:?}: use safetensors or onnx")),
+        }
+    }
+}
+
+impl std::str::FromStr for StoreDtype {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s.to_ascii_lowercase().as_str() {
+            "f32" => Ok(StoreDtype::F32),
+            "f16" => Ok(StoreDtype::F16),
+            "bf16" => Ok(StoreDtype::BF16),
+            _ => Err(format!("unknown dtype {s:?}: use f32, f16 or bf16")),
+        }
+    }
+}
+
+/// What an export wrote.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Exported {
+    pub config: ModelConfig,
+    pub step: Option<u64>,
+    pub bytes: u64,
+}
+
+/// Exports the `direction` generator of any model path (run folder, checkpoint, official
+/// `.pt`, generator file) to `output`.
+pub fn export_generator(
+    source: &Path,
+    direction: Direction,
+    output: &Path,
+    format: ExportFormat,
+    dtype: StoreDtype,
+) -> Result<Exported, WeightsError> {
+    let loaded = load_generator::<Cpu>(source, direction, &Default::default())?;
+    let origin = Some(loaded.path.display().to_string());
+    match format {
+        ExportFormat::Safetensors => save_generator_safetensors(
+            output,
+            &loaded.generator,
+            &loaded.config,
+            direction,
+            loaded.step,
+            origin,
+            dtype,
+        )?,
+        ExportFormat::Onnx => {
+            crate::onnx::write_generator(output, &loaded.generator, &loaded.config, dtype)?
+        }
+    }
+    let bytes = std::fs::metadata(output)
+        .map_err(|e| WeightsError::io(output, e))?
+        .len();
+    Ok(Exported {
+        config: loaded.config,
+        step: loaded.step,
+        bytes,
+    })
+}
 
 /// Writes one generator as a safetensors file with the official `state_dict` keys
-/// (`DownBlock.1.weight`, ...) in float32, recording the model config, the direction and, if
-/// known, the training step in its metadata.
+/// (`DownBlock.1.weight`, ...) in `dtype`, recording the model config, the direction and, where
+/// known, the training step and source in its metadata.
 pub fn save_generator_safetensors<B: Backend>(
     path: &Path,
     generator: &Generator<B>,
     config: &ModelConfig,
     direction: Direction,
     step: Option<u64>,
+    source: Option<String>,
+    dtype: StoreDtype,
 ) -> Result<(), WeightsError> {
     let mut sd = StateDict::new();
     generator.save(&mut StateWriter::new(&mut sd));
@@ -27,6 +108,7 @@ pub fn save_generator_safetensors<B: Backend>(
         config: config.clone(),
         direction: Some(direction),
         step,
+        source,
     };
-    safetensors_file::write(path, &sd, &meta)
+    safetensors_file::write(path, &sd, &meta, dtype)
 }

@@ -37,6 +37,22 @@ pub fn planar_to_rgb8<B: Backend>(images: Tensor<B, 4>, index: usize) -> (u32, u
     (w as u32, h as u32, rgb)
 }
 
+/// The jet colour map (blue, cyan, yellow, red) for `v` in [0, 1], as OpenCV's
+/// `COLORMAP_JET` that the official code colours heatmaps with.
+pub fn jet(v: f32) -> [u8; 3] {
+    let ch = |centre: f32| ((1.5 - (4.0 * v - centre).abs()).clamp(0.0, 1.0) * 255.0) as u8;
+    [ch(3.0), ch(2.0), ch(1.0)]
+}
+
+/// A heatmap (`h * w` values) min-max normalised to 8-bit grey, as the official `cam()`:
+/// `x - min`, divided by the new maximum.
+pub fn normalise_heatmap(values: &[f32]) -> Vec<u8> {
+    let min = values.iter().copied().fold(f32::INFINITY, f32::min);
+    let max = values.iter().map(|v| v - min).fold(0.0f32, f32::max);
+    let scale = if max > 0.0 { 255.0 / max } else { 0.0 };
+    values.iter().map(|v| ((v - min) * scale) as u8).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -100,6 +100,8 @@ fn a_truncated_safetensors_file_is_reported() {
         &t.config,
         Direction::A2B,
         None,
+        None,
+        ugatit_model::export::StoreDtype::F32,
     )
     .unwrap();
     let bytes = std::fs::read(&path).unwrap();

@@ -7,7 +7,7 @@ use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::prelude::*;
 use common::fixture;
 use ugatit_model::checkpoint::RunDir;
-use ugatit_model::export::save_generator_safetensors;
+use ugatit_model::export::{save_generator_safetensors, StoreDtype};
 use ugatit_model::nets::trainable_params;
 use ugatit_model::weights::{SourceFormat, StateDict};
 use ugatit_model::{load_generator, load_model, read_tensors, Cpu, Direction, ModelConfig, Ugatit};
@@ -62,7 +62,16 @@ fn generator_files_round_trip_and_know_their_direction() {
     let (model, config) = official_light();
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("b2a.safetensors");
-    save_generator_safetensors(&path, &model.gen_b2a, &config, Direction::B2A, Some(42)).unwrap();
+    save_generator_safetensors(
+        &path,
+        &model.gen_b2a,
+        &config,
+        Direction::B2A,
+        Some(42),
+        None,
+        StoreDtype::F32,
+    )
+    .unwrap();
 
     let t = read_tensors(&path).unwrap();
     assert_eq!(t.format, SourceFormat::GeneratorFile);

@@ -8,8 +8,8 @@ use burn::backend::Autodiff;
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Parser, Subcommand};
 use ugatit_model::checkpoint::RunDir;
-use ugatit_model::export::save_generator_safetensors;
-use ugatit_model::{load_generator, DeviceChoice, Direction};
+use ugatit_model::export::{export_generator, ExportFormat, StoreDtype};
+use ugatit_model::{DeviceChoice, Direction};
 use ugatit_train::bench::{self, Work};
 use ugatit_train::config::Config;
 use ugatit_train::run::{self, Start};
@@ -50,7 +50,7 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// Write one generator of a run as a safetensors file (official key names, f32).
+    /// Write one generator of a run for serving: safetensors (official key names) or ONNX.
     Export {
         #[arg(long)]
         run_dir: PathBuf,
@@ -61,6 +61,12 @@ enum Command {
         direction: Direction,
         #[arg(long, short)]
         output: PathBuf,
+        /// safetensors or onnx.
+        #[arg(long, default_value = "safetensors")]
+        format: ExportFormat,
+        /// f32, f16 or bf16 (f16 halves the file; loading computes in f32).
+        #[arg(long, default_value = "f32")]
+        dtype: StoreDtype,
     },
     /// Print what a run folder, checkpoint or weights file holds.
     Inspect { path: PathBuf },
@@ -134,7 +140,9 @@ fn dispatch(command: Command) -> Result<()> {
             step,
             direction,
             output,
-        } => export(&run_dir, step, direction, &output),
+            format,
+            dtype,
+        } => export(&run_dir, step, direction, &output, format, dtype),
         Command::Inspect { path } => inspect::run(&path),
         Command::Bench {
             what,
@@ -230,7 +238,14 @@ fn train<B: AutodiffBackend>(
     Ok(())
 }
 
-fn export(run_dir: &Path, step: Option<u64>, direction: Direction, output: &Path) -> Result<()> {
+fn export(
+    run_dir: &Path,
+    step: Option<u64>,
+    direction: Direction,
+    output: &Path,
+    format: ExportFormat,
+    dtype: StoreDtype,
+) -> Result<()> {
     let run = RunDir::new(run_dir);
     let checkpoint = match step {
         Some(s) => run
@@ -247,19 +262,12 @@ fn export(run_dir: &Path, step: Option<u64>, direction: Direction, output: &Path
         }
     };
     checkpoint.verify()?;
-    let device = Default::default();
-    let g = load_generator::<ugatit_model::Cpu>(&checkpoint.file(), direction, &device)?;
-    save_generator_safetensors(
-        output,
-        &g.generator,
-        &g.config,
-        direction,
-        Some(checkpoint.step),
-    )?;
+    let done = export_generator(&checkpoint.file(), direction, output, format, dtype)?;
     println!(
-        "wrote the {direction} generator of step {} to {}",
+        "wrote the {direction} generator of step {} to {} ({:.1} MiB)",
         checkpoint.step,
-        output.display()
+        output.display(),
+        done.bytes as f64 / (1 << 20) as f64
     );
     Ok(())
 }

@@ -6,6 +6,7 @@
 use burn::prelude::*;
 use image::imageops::{self, FilterType};
 use image::{GrayImage, RgbImage};
+use ugatit_model::pixels::{self, normalise_heatmap};
 use ugatit_model::Generator;
 
 /// The grid for translating `real` (`[n, 3, S, S]`) with `forward` and back with `backward`.
@@ -64,7 +65,7 @@ impl<B: Backend> Row<B> {
                     .unwrap_or_default();
                 v.chunks(h * w)
                     .take(n)
-                    .map(|m| jet(&normalise(m, w, h), side))
+                    .map(|m| jet(m, w, h, side))
                     .collect()
             }
         }
@@ -76,22 +77,12 @@ fn tile<B: Backend>(t: Tensor<B, 4>, i: usize) -> RgbImage {
     RgbImage::from_raw(w, h, rgb).unwrap_or_default()
 }
 
-/// `x - min`, divided by the new max, as 8-bit grey (the official `cam()`).
-fn normalise(m: &[f32], w: usize, h: usize) -> GrayImage {
-    let min = m.iter().copied().fold(f32::INFINITY, f32::min);
-    let max = m.iter().map(|v| v - min).fold(0.0f32, f32::max);
-    let scale = if max > 0.0 { 255.0 / max } else { 0.0 };
-    GrayImage::from_fn(w as u32, h as u32, |x, y| {
-        image::Luma([((m[y as usize * w + x as usize] - min) * scale) as u8])
-    })
-}
-
-/// Bilinear resize to `side` and the jet colour map (blue, cyan, yellow, red).
-fn jet(grey: &GrayImage, side: u32) -> RgbImage {
-    let big = imageops::resize(grey, side, side, FilterType::Triangle);
+/// Bilinear resize of a normalised heatmap to `side`, coloured with the jet map.
+fn jet(values: &[f32], w: usize, h: usize, side: u32) -> RgbImage {
+    let grey =
+        GrayImage::from_raw(w as u32, h as u32, normalise_heatmap(values)).unwrap_or_default();
+    let big = imageops::resize(&grey, side, side, FilterType::Triangle);
     RgbImage::from_fn(side, side, |x, y| {
-        let v = f32::from(big.get_pixel(x, y)[0]) / 255.0;
-        let ch = |centre: f32| ((1.5 - (4.0 * v - centre).abs()).clamp(0.0, 1.0) * 255.0) as u8;
-        image::Rgb([ch(3.0), ch(2.0), ch(1.0)])
+        image::Rgb(pixels::jet(f32::from(big.get_pixel(x, y)[0]) / 255.0))
     })
 }

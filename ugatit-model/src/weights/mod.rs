@@ -74,6 +74,8 @@ pub struct LoadedGenerator<B: Backend> {
     pub img_size_known: bool,
     pub direction: Direction,
     pub path: PathBuf,
+    /// Training step, where the source records one.
+    pub step: Option<u64>,
     /// Newer checkpoints of a run folder that failed verification and were passed over.
     pub skipped: Vec<String>,
 }
@@ -167,6 +169,7 @@ pub fn load_generator<B: Backend>(
         img_size_known: t.img_size_known,
         direction,
         path: t.path,
+        step: t.step,
         skipped: t.skipped,
     })
 }

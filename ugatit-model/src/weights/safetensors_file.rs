@@ -47,11 +47,46 @@ pub struct FileMeta {
     /// A generator file's direction.
     pub direction: Option<Direction>,
     pub step: Option<u64>,
+    /// Where an export came from (a run folder, checkpoint or `.pt`).
+    pub source: Option<String>,
 }
 
-/// Writes `tensors` (float32) with `meta`, atomically: a temporary file in the same folder,
+/// Precision of the tensors in a file we write. Readers always compute in float32.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StoreDtype {
+    #[default]
+    F32,
+    F16,
+    BF16,
+}
+
+impl StoreDtype {
+    pub(crate) fn burn(self) -> DType {
+        match self {
+            StoreDtype::F32 => DType::F32,
+            StoreDtype::F16 => DType::F16,
+            StoreDtype::BF16 => DType::BF16,
+        }
+    }
+
+    /// The safetensors name: `F32`, `F16` or `BF16`.
+    pub fn name(self) -> &'static str {
+        match self {
+            StoreDtype::F32 => "F32",
+            StoreDtype::F16 => "F16",
+            StoreDtype::BF16 => "BF16",
+        }
+    }
+}
+
+/// Writes `tensors` in `dtype` with `meta`, atomically: a temporary file in the same folder,
 /// synced, then renamed over `path`, so a crash leaves either the old file or the new one.
-pub fn write(path: &Path, tensors: &StateDict, meta: &FileMeta) -> Result<(), WeightsError> {
+pub fn write(
+    path: &Path,
+    tensors: &StateDict,
+    meta: &FileMeta,
+    dtype: StoreDtype,
+) -> Result<(), WeightsError> {
     let mut md = serde_json::Map::new();
     let mut put = |k: &str, v: String| md.insert(k.to_string(), v.into());
     put("format", FORMAT.to_string());
@@ -67,35 +102,33 @@ pub fn write(path: &Path, tensors: &StateDict, meta: &FileMeta) -> Result<(), We
     if let Some(s) = meta.step {
         put("step", s.to_string());
     }
-    let bytes = serialize_f32(tensors, md);
+    if let Some(s) = &meta.source {
+        put("source", s.clone());
+    }
+    let bytes = serialize(tensors, md, dtype);
     write_atomic(path, &bytes)
 }
 
 /// The safetensors layout (an 8-byte header length, a JSON header padded with spaces to a
 /// multiple of 8, then the raw little-endian data), written here rather than by the safetensors
 /// crate so that keys come out sorted: the same tensors always give the same bytes, and so the
-/// same checksums. (The crate serialises its metadata map in random order.)
-fn serialize_f32(
+/// same checksums. (The crate serialises its metadata map in random order.) Little-endian
+/// hosts only, as burn's tensor bytes are native-endian.
+fn serialize(
     tensors: &StateDict,
     metadata: serde_json::Map<String, serde_json::Value>,
+    dtype: StoreDtype,
 ) -> Vec<u8> {
     let data: Vec<(&String, Vec<u8>)> = tensors
         .iter()
-        .map(|(k, v)| {
-            let values = v
-                .clone()
-                .convert::<f32>()
-                .into_vec::<f32>()
-                .unwrap_or_default();
-            (k, values.iter().flat_map(|x| x.to_le_bytes()).collect())
-        })
+        .map(|(k, v)| (k, v.clone().convert_dtype(dtype.burn()).bytes.to_vec()))
         .collect();
     let mut header = serde_json::Map::new();
     header.insert("__metadata__".into(), metadata.into());
     let mut offset = 0usize;
     for ((k, bytes), v) in data.iter().zip(tensors.values()) {
         let entry = serde_json::json!({
-            "dtype": "F32",
+            "dtype": dtype.name(),
             "shape": v.shape.to_vec(),
             "data_offsets": [offset, offset + bytes.len()],
         });
