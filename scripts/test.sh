@@ -16,10 +16,11 @@ done
 
 step() { printf '\n==> %s\n' "$*"; }
 
-# The trainer's tests read its event files back with the real TensorBoard package.
-if ! python3 -c "import tensorboard" 2>/dev/null; then
-    step "pip install tensorboard"
-    python3 -m pip install --quiet --disable-pip-version-check tensorboard
+# Tests read event files back with the real TensorBoard package and run ONNX exports in
+# onnxruntime after the official onnx checker.
+if ! python3 -c "import tensorboard, onnx, onnxruntime" 2>/dev/null; then
+    step "pip install tensorboard onnx onnxruntime"
+    python3 -m pip install --quiet --disable-pip-version-check tensorboard onnx onnxruntime
 fi
 
 step "cargo fmt --check"

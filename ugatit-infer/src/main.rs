@@ -1,6 +1,6 @@
-//! `ugatit-infer`: translate images with a U-GAT-IT generator.
+//! `ugatit-infer`: translate images with a U-GAT-IT generator, export generators, time them.
 
-use std::collections::BTreeMap;
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
@@ -8,7 +8,10 @@ use std::time::Instant;
 use anyhow::{bail, Context, Result};
 use burn::prelude::*;
 use clap::{Parser, Subcommand};
-use ugatit_infer::Translator;
+use indicatif::{ProgressBar, ProgressStyle};
+use ugatit_infer::inputs::{plan, refusal, Format, Job};
+use ugatit_infer::preprocess::read_rgb;
+use ugatit_infer::{Crop, Options, Translator};
 use ugatit_model::export::{export_generator, ExportFormat, StoreDtype};
 use ugatit_model::{DeviceChoice, Direction};
 
@@ -25,7 +28,7 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Translate image files; writes OUTPUT/<input file stem>.png for each.
+    /// Translate images: files, folders (recursively) or glob patterns.
     Translate(TranslateArgs),
     /// Write one generator of any model path for serving: safetensors or ONNX.
     Export {
@@ -43,6 +46,21 @@ enum Command {
         #[arg(long, default_value = "f32")]
         dtype: StoreDtype,
     },
+    /// Images per second of a model on a device (median of repeated batches).
+    Bench {
+        #[arg(long)]
+        model: PathBuf,
+        #[arg(long, default_value = "a2b")]
+        direction: Direction,
+        #[arg(long, default_value_t = 1)]
+        batch: usize,
+        #[arg(long)]
+        size: Option<usize>,
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+        #[arg(long)]
+        device: Option<DeviceChoice>,
+    },
 }
 
 #[derive(clap::Args)]
@@ -54,25 +72,49 @@ struct TranslateArgs {
     /// a2b uses genA2B (selfie to anime in selfie2anime), b2a genB2A.
     #[arg(long, default_value = "a2b")]
     direction: Direction,
-    /// Side of the square the images are resized to. Defaults to the model's img_size (256 for
-    /// a light model from an official .pt); a full model accepts only its own.
-    #[arg(long)]
-    size: Option<usize>,
     /// Folder for the results (created if needed).
     #[arg(long, short)]
     output: PathBuf,
+    /// X,Y,W,H in pixels of the original image, center (the central square) or auto (a square
+    /// around the largest face). Without it the whole image is resized to a square.
+    #[arg(long)]
+    crop: Option<Crop>,
+    /// With --crop auto: use the central square when no face is found (else an error).
+    #[arg(long, value_parser = ["center"])]
+    crop_fallback: Option<String>,
+    /// Scale each result back to its crop's size.
+    #[arg(long)]
+    keep_size: bool,
+    /// Also write the CAM heatmap (jet colours) as <name>_heatmap.<ext>.
+    #[arg(long)]
+    heatmap: bool,
+    /// Side of the square images are resized to. Defaults to the model's img_size (256 for a
+    /// light model from an official .pt); a full model accepts only its own.
+    #[arg(long)]
+    size: Option<usize>,
+    /// Images per forward pass.
+    #[arg(long, default_value_t = 1)]
+    batch: usize,
+    #[arg(long, value_enum, default_value = "png")]
+    format: Format,
+    /// Replace existing results (inputs are never written over).
+    #[arg(long)]
+    overwrite: bool,
+    /// Refuse images larger than this many pixels (before decoding them).
+    #[arg(long, default_value_t = 50_000_000)]
+    max_pixels: u64,
     /// cpu, cuda or cuda:N. Defaults to the first GPU when built with CUDA, else the CPU.
     #[arg(long)]
     device: Option<DeviceChoice>,
-    /// Image files (PNG or JPEG).
+    /// Image files, folders or glob patterns.
     #[arg(required = true)]
-    inputs: Vec<PathBuf>,
+    inputs: Vec<String>,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Translate(args) => translate_on_device(args),
+        Command::Translate(args) => on_device(args.device, Work::Translate(&args)),
         Command::Export {
             model,
             direction,
@@ -89,6 +131,23 @@ fn main() -> ExitCode {
                 ExitCode::SUCCESS
             })
             .map_err(Into::into),
+        Command::Bench {
+            model,
+            direction,
+            batch,
+            size,
+            repeat,
+            device,
+        } => on_device(
+            device,
+            Work::Bench {
+                model: &model,
+                direction,
+                batch: batch.max(1),
+                size,
+                repeat: repeat.max(1),
+            },
+        ),
     };
     match result {
         Ok(code) => code,
@@ -99,16 +158,40 @@ fn main() -> ExitCode {
     }
 }
 
-fn translate_on_device(args: TranslateArgs) -> Result<ExitCode> {
-    let device = args
-        .device
-        .unwrap_or(DeviceChoice::best(cfg!(feature = "cuda")));
-    match device {
-        DeviceChoice::Cpu => translate::<ugatit_model::Cpu>(&args, &Default::default()),
-        #[cfg(feature = "cuda")]
-        DeviceChoice::Cuda(i) => {
-            translate::<burn_cuda::Cuda>(&args, &burn_cuda::CudaDevice::new(i))
+/// What to do once the backend is chosen.
+enum Work<'a> {
+    Translate(&'a TranslateArgs),
+    Bench {
+        model: &'a Path,
+        direction: Direction,
+        batch: usize,
+        size: Option<usize>,
+        repeat: usize,
+    },
+}
+
+impl Work<'_> {
+    fn run<B: Backend>(self, device: &B::Device) -> Result<ExitCode> {
+        match self {
+            Work::Translate(args) => translate::<B>(args, device),
+            Work::Bench {
+                model,
+                direction,
+                batch,
+                size,
+                repeat,
+            } => bench::<B>(model, direction, batch, size, repeat, device),
         }
+    }
+}
+
+/// Runs `work` on the chosen device's backend.
+fn on_device(choice: Option<DeviceChoice>, work: Work) -> Result<ExitCode> {
+    let device = choice.unwrap_or(DeviceChoice::best(cfg!(feature = "cuda")));
+    match device {
+        DeviceChoice::Cpu => work.run::<ugatit_model::Cpu>(&Default::default()),
+        #[cfg(feature = "cuda")]
+        DeviceChoice::Cuda(i) => work.run::<burn_cuda::Cuda>(&burn_cuda::CudaDevice::new(i)),
         #[cfg(not(feature = "cuda"))]
         DeviceChoice::Cuda(_) => bail!(
             "--device {device}: this ugatit-infer was built without CUDA support \
@@ -117,28 +200,92 @@ fn translate_on_device(args: TranslateArgs) -> Result<ExitCode> {
     }
 }
 
-/// Translates every input, reporting a bad one on its own line and going on with the rest;
+/// Translates every input, reporting each bad one on its own line and going on with the rest;
 /// exits with 2 if any failed.
 fn translate<B: Backend>(args: &TranslateArgs, device: &B::Device) -> Result<ExitCode> {
-    let outputs = output_paths(&args.inputs, &args.output)?;
     let start = Instant::now();
+    let jobs = plan(&args.inputs, &args.output, args.format).map_err(anyhow::Error::msg)?;
     let translator = Translator::<B>::load(&args.model, args.direction, args.size, device)?;
     for e in translator.skipped_checkpoints() {
         eprintln!("warning: skipping a damaged checkpoint: {e}");
     }
-    std::fs::create_dir_all(&args.output)
-        .with_context(|| format!("cannot create {}", args.output.display()))?;
-    let mut failed = 0;
-    for (input, output) in &outputs {
-        if let Err(e) = translate_one(&translator, input, output) {
-            eprintln!("error: {}: {e:#}", input.display());
-            failed += 1;
+    let crop = match (args.crop, args.crop_fallback.is_some()) {
+        (Some(Crop::Auto { .. }), fallback) => Crop::Auto {
+            fallback_center: fallback,
+        },
+        (_, true) => bail!("--crop-fallback needs --crop auto"),
+        (c, false) => c.unwrap_or_default(),
+    };
+    let options = Options {
+        crop,
+        keep_size: args.keep_size,
+        heatmap: args.heatmap,
+    };
+    let bar = (jobs.len() > 3 && std::io::stderr().is_terminal()).then(|| {
+        let bar = ProgressBar::new(jobs.len() as u64);
+        bar.set_style(
+            ProgressStyle::with_template("{bar:30} {pos}/{len} {per_sec} ETA {eta}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let report = |job: &Job, e: &dyn std::fmt::Display| {
+        let line = format!("error: {}: {e}", job.input.display());
+        match &bar {
+            Some(b) => b.println(line),
+            None => eprintln!("{line}"),
+        }
+    };
+    let (mut done, mut failed, mut stretched) = (0usize, 0usize, 0usize);
+    for chunk in jobs.chunks(args.batch.max(1)) {
+        let mut ready = Vec::new();
+        for job in chunk {
+            if let Some(why) = refusal(job, &jobs, args.overwrite) {
+                report(job, &why);
+                failed += 1;
+                continue;
+            }
+            match read_rgb(&job.input, args.max_pixels) {
+                Ok(img) => ready.push((job, img)),
+                Err(e) => {
+                    report(job, &e);
+                    failed += 1;
+                }
+            }
+        }
+        let images: Vec<&image::RgbImage> = ready.iter().map(|(_, img)| img).collect();
+        for ((job, _), result) in ready
+            .iter()
+            .zip(translator.translate_batch(&images, &options))
+        {
+            match result.map_err(anyhow::Error::from).and_then(|out| {
+                stretched += usize::from(out.stretched);
+                write(job, &out)
+            }) {
+                Ok(()) => done += 1,
+                Err(e) => {
+                    report(job, &format!("{e:#}"));
+                    failed += 1;
+                }
+            }
+        }
+        if let Some(b) = &bar {
+            b.inc(chunk.len() as u64);
         }
     }
+    if let Some(b) = &bar {
+        b.finish_and_clear();
+    }
+    if stretched > 0 {
+        eprintln!(
+            "note: {stretched} image(s) were not square and were stretched to {0}x{0}; \
+             --crop center or --crop auto keeps proportions",
+            translator.size()
+        );
+    }
     println!(
-        "translated {} of {} images ({}, {}x{}) into {} in {:.1}s",
-        outputs.len() - failed,
-        outputs.len(),
+        "translated {done} of {} images ({}, {}x{}) into {}; {failed} failed; {:.1}s",
+        jobs.len(),
         args.direction,
         translator.size(),
         translator.size(),
@@ -152,34 +299,65 @@ fn translate<B: Backend>(args: &TranslateArgs, device: &B::Device) -> Result<Exi
     })
 }
 
-fn translate_one<B: Backend>(t: &Translator<B>, input: &Path, output: &Path) -> Result<()> {
-    let image = image::ImageReader::open(input)?
-        .with_guessed_format()?
-        .decode()
-        .context("not a readable PNG or JPEG image")?;
-    t.translate(&image)
-        .save(output)
-        .with_context(|| format!("cannot write {}", output.display()))
+fn write(job: &Job, out: &ugatit_infer::Output) -> Result<()> {
+    if let Some(dir) = job.output.parent() {
+        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    }
+    out.image
+        .save(&job.output)
+        .with_context(|| format!("cannot write {}", job.output.display()))?;
+    if let Some(h) = &out.heatmap {
+        let stem = job
+            .output
+            .file_stem()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let ext = job
+            .output
+            .extension()
+            .map(|s| s.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let path = job.output.with_file_name(format!("{stem}_heatmap.{ext}"));
+        h.save(&path)
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    Ok(())
 }
 
-/// `OUTPUT/<stem>.png` for each input; two inputs with one stem would overwrite each other.
-fn output_paths(inputs: &[PathBuf], dir: &Path) -> Result<Vec<(PathBuf, PathBuf)>> {
-    let mut seen: BTreeMap<PathBuf, &Path> = BTreeMap::new();
-    let mut out = Vec::new();
-    for input in inputs {
-        let Some(stem) = input.file_stem() else {
-            bail!("{}: not a file name", input.display());
-        };
-        let target = dir.join(stem).with_extension("png");
-        if let Some(other) = seen.insert(target.clone(), input) {
-            bail!(
-                "{} and {} would both be written to {}",
-                other.display(),
-                input.display(),
-                target.display()
-            );
+/// Prints the median images per second of `repeat` batches after one warm-up batch.
+fn bench<B: Backend>(
+    model: &Path,
+    direction: Direction,
+    batch: usize,
+    size: Option<usize>,
+    repeat: usize,
+    device: &B::Device,
+) -> Result<ExitCode> {
+    let t = Translator::<B>::load(model, direction, size, device)?;
+    let s = t.size();
+    let x = Tensor::<B, 4>::random(
+        [batch, 3, s, s],
+        burn::tensor::Distribution::Uniform(-1.0, 1.0),
+        device,
+    );
+    let mut times = Vec::new();
+    for i in 0..=repeat {
+        let start = Instant::now();
+        let _ = t.forward(x.clone()).image.into_data();
+        if i > 0 {
+            times.push(start.elapsed().as_secs_f64());
         }
-        out.push((input.clone(), target));
     }
-    Ok(out)
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    let c = t.config();
+    println!(
+        "{{\"model\":{:?},\"light\":{},\"size\":{s},\"ch\":{},\"n_res\":{},\"batch\":{batch},\"median_s\":{median:.6},\"images_per_s\":{:.3}}}",
+        model.display().to_string(),
+        c.light,
+        c.ch,
+        c.n_res,
+        batch as f64 / median
+    );
+    Ok(ExitCode::SUCCESS)
 }

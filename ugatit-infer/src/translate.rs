@@ -1,12 +1,30 @@
-//! A loaded generator and the image size it translates at.
+//! A loaded generator and the image size it translates at: the library API for servers.
+//!
+//! ```no_run
+//! # use ugatit_infer::{Translator, Options, Crop};
+//! # use ugatit_model::{Cpu, Direction};
+//! let t = Translator::<Cpu>::load("run/".as_ref(), Direction::A2B, None, &Default::default())?;
+//! let selfie = ugatit_infer::preprocess::read_rgb("me.jpg".as_ref(), 50_000_000)?;
+//! let options = Options { crop: Crop::Auto { fallback_center: true }, ..Default::default() };
+//! let anime = t.translate(&selfie, &options)?;
+//! anime.image.save("me-anime.png")?;
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
 
 use std::path::Path;
 
 use burn::prelude::*;
-use image::{DynamicImage, RgbImage};
-use ugatit_model::{load_generator, Direction, LoadedGenerator, ModelConfig, WeightsError};
+use burn::tensor::TensorData;
+use image::imageops;
+use image::{GrayImage, RgbImage};
+use ugatit_model::pixels::{jet, normalise_heatmap};
+use ugatit_model::{
+    load_generator, Direction, GeneratorOutput, LoadedGenerator, ModelConfig, WeightsError,
+};
 
-use crate::preprocess::{to_image, to_tensor};
+use crate::crop::{Crop, CropError, Region};
+use crate::face::FaceFinder;
+use crate::preprocess::{push_region, to_image, RESIZE_FILTER};
 
 /// A size the model cannot translate at.
 #[derive(Debug, thiserror::Error)]
@@ -20,13 +38,6 @@ pub enum SizeError {
     Invalid(usize),
 }
 
-/// A generator ready to translate images of one size.
-pub struct Translator<B: Backend> {
-    loaded: LoadedGenerator<B>,
-    size: usize,
-    device: B::Device,
-}
-
 /// Why a translator could not be made.
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
@@ -34,6 +45,35 @@ pub enum LoadError {
     Weights(#[from] WeightsError),
     #[error(transparent)]
     Size(#[from] SizeError),
+}
+
+/// How to translate one image.
+#[derive(Debug, Clone, Default)]
+pub struct Options {
+    pub crop: Crop,
+    /// Scale the result back to the crop's size instead of img_size.
+    pub keep_size: bool,
+    /// Also render the CAM heatmap (jet colours, same size as the result).
+    pub heatmap: bool,
+}
+
+/// One translated image.
+#[derive(Debug, Clone)]
+pub struct Output {
+    pub image: RgbImage,
+    pub heatmap: Option<RgbImage>,
+    /// The region of the input that was translated.
+    pub region: Region,
+    /// The region was not square, so it was stretched to the model's square.
+    pub stretched: bool,
+}
+
+/// A generator ready to translate images of one size.
+pub struct Translator<B: Backend> {
+    loaded: LoadedGenerator<B>,
+    size: usize,
+    device: B::Device,
+    faces: FaceFinder,
 }
 
 impl<B: Backend> Translator<B> {
@@ -52,6 +92,7 @@ impl<B: Backend> Translator<B> {
             loaded,
             size,
             device: device.clone(),
+            faces: FaceFinder::default(),
         })
     }
 
@@ -69,11 +110,99 @@ impl<B: Backend> Translator<B> {
         &self.loaded.skipped
     }
 
-    /// Translates one image (resized to `size() x size()`).
-    pub fn translate(&self, image: &DynamicImage) -> RgbImage {
-        let x = to_tensor::<B>(image, self.size, &self.device);
-        to_image(self.loaded.generator.forward(x).image, 0)
+    /// The generator on `[batch, 3, size, size]` images in [-1, 1].
+    pub fn forward(&self, x: Tensor<B, 4>) -> GeneratorOutput<B> {
+        self.loaded.generator.forward(x)
     }
+
+    /// Translates one image.
+    pub fn translate(&self, image: &RgbImage, options: &Options) -> Result<Output, CropError> {
+        self.translate_batch(&[image], options).remove(0)
+    }
+
+    /// Translates several images in one forward pass (the same results as one by one, to
+    /// float rounding: every normalisation in the generator is per image). An image whose crop
+    /// fails gets its error; the others are still translated.
+    pub fn translate_batch(
+        &self,
+        images: &[&RgbImage],
+        options: &Options,
+    ) -> Vec<Result<Output, CropError>> {
+        let regions: Vec<Result<Region, CropError>> = images
+            .iter()
+            .map(|img| options.crop.region(img, &self.faces))
+            .collect();
+        let s = self.size as u32;
+        let mut planar = Vec::new();
+        let mut used = Vec::new();
+        for (i, r) in regions.iter().enumerate() {
+            if let Ok(r) = r {
+                push_region(images[i], *r, s, &mut planar);
+                used.push(i);
+            }
+        }
+        let mut outputs: Vec<Option<Output>> = vec![None; images.len()];
+        if !used.is_empty() {
+            let x = Tensor::<B, 4>::from_data(
+                TensorData::new(planar, [used.len(), 3, self.size, self.size]),
+                &self.device,
+            );
+            let out = self.forward(x);
+            let [_, _, hh, hw] = out.heatmap.dims();
+            let heat = options.heatmap.then(|| {
+                out.heatmap
+                    .into_data()
+                    .convert::<f32>()
+                    .into_vec::<f32>()
+                    .unwrap_or_default()
+            });
+            for (k, &i) in used.iter().enumerate() {
+                let Ok(region) = regions[i] else { continue };
+                let (ow, oh) = if options.keep_size {
+                    (region.width, region.height)
+                } else {
+                    (s, s)
+                };
+                let mut image = to_image(out.image.clone(), k);
+                if (ow, oh) != (s, s) {
+                    image = imageops::resize(&image, ow, oh, RESIZE_FILTER);
+                }
+                let heatmap = heat.as_ref().map(|h| {
+                    colour_heatmap(
+                        &h[k * hh * hw..(k + 1) * hh * hw],
+                        hw as u32,
+                        hh as u32,
+                        ow,
+                        oh,
+                    )
+                });
+                outputs[i] = Some(Output {
+                    image,
+                    heatmap,
+                    region,
+                    stretched: region.width != region.height,
+                });
+            }
+        }
+        regions
+            .into_iter()
+            .zip(outputs)
+            .map(|(r, o)| match (r, o) {
+                (Ok(_), Some(o)) => Ok(o),
+                (Err(e), _) => Err(e),
+                (Ok(_), None) => unreachable!("every cropped image was translated"),
+            })
+            .collect()
+    }
+}
+
+/// A heatmap normalised as the official `cam()`, resized to `ow` x `oh`, coloured jet.
+fn colour_heatmap(values: &[f32], w: u32, h: u32, ow: u32, oh: u32) -> RgbImage {
+    let grey = GrayImage::from_raw(w, h, normalise_heatmap(values)).unwrap_or_default();
+    let big = imageops::resize(&grey, ow, oh, RESIZE_FILTER);
+    RgbImage::from_fn(ow, oh, |x, y| {
+        image::Rgb(jet(f32::from(big.get_pixel(x, y)[0]) / 255.0))
+    })
 }
 
 /// The size to translate at: any multiple of 4 for a light generator, the trained size for a

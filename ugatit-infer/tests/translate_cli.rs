@@ -136,3 +136,154 @@ fn a_bad_model_path_is_one_line() {
         "{stderr}"
     );
 }
+
+fn infer() -> Command {
+    let mut c = Command::cargo_bin("ugatit-infer").unwrap();
+    c.args(["translate", "--device", "cpu", "--model"])
+        .arg(fixture("full_96_ch4_r2/official.pt"));
+    c
+}
+
+fn stderr(a: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&a.get_output().stderr).to_string()
+}
+
+#[test]
+fn a_folder_with_bad_files_still_writes_every_good_output() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("in");
+    std::fs::create_dir_all(src.join("nested")).unwrap();
+    let good = std::fs::read(fixture("full_96_ch4_r2/data/testA/a.png")).unwrap();
+    std::fs::write(src.join("one.png"), &good).unwrap();
+    std::fs::write(src.join("nested/two.png"), &good).unwrap();
+    std::fs::write(src.join("empty.png"), b"").unwrap();
+    std::fs::write(src.join("text.png"), b"not an image at all").unwrap();
+    std::fs::write(src.join("cut.png"), &good[..good.len() / 2]).unwrap();
+    let out = dir.path().join("out");
+    let a = infer().arg("-o").arg(&out).arg(&src).assert().code(2);
+    let e = stderr(&a);
+    assert!(e.contains("empty.png: empty file"), "{e}");
+    assert!(e.contains("text.png: not a readable image"), "{e}");
+    assert!(e.contains("cut.png: "), "{e}");
+    assert_eq!(
+        e.lines().filter(|l| l.starts_with("error: ")).count(),
+        3,
+        "{e}"
+    );
+    assert!(out.join("one.png").is_file() && out.join("nested/two.png").is_file());
+    let summary = String::from_utf8_lossy(&a.get_output().stdout).to_string();
+    assert!(summary.contains("translated 2 of 5 images"), "{summary}");
+}
+
+#[test]
+fn too_large_images_and_crops_outside_are_refused_by_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture("full_96_ch4_r2/data/testA/a.png");
+    let a = infer()
+        .args(["--max-pixels", "5000", "-o"])
+        .arg(dir.path())
+        .arg(&input)
+        .assert()
+        .code(2);
+    assert!(
+        stderr(&a).contains("a.png: 96x96 is 9216 pixels, more than --max-pixels 5000"),
+        "{}",
+        stderr(&a)
+    );
+    let a = infer()
+        .args(["--crop", "50,50,60,10", "-o"])
+        .arg(dir.path())
+        .arg(&input)
+        .assert()
+        .code(2);
+    assert!(
+        stderr(&a).contains("crop 50,50,60,10 is outside the 96x96 image"),
+        "{}",
+        stderr(&a)
+    );
+    let a = infer()
+        .args(["--crop", "auto", "-o"])
+        .arg(dir.path())
+        .arg(&input)
+        .assert()
+        .code(2);
+    assert!(
+        stderr(&a).contains("no face found (pass --crop-fallback center"),
+        "{}",
+        stderr(&a)
+    );
+    infer()
+        .args(["--crop", "auto", "--crop-fallback", "center", "-o"])
+        .arg(dir.path())
+        .arg(&input)
+        .assert()
+        .success();
+}
+
+#[test]
+fn existing_results_and_inputs_are_never_written_over() {
+    let dir = tempfile::tempdir().unwrap();
+    let input = dir.path().join("a.png");
+    std::fs::copy(fixture("full_96_ch4_r2/data/testA/a.png"), &input).unwrap();
+    let before = std::fs::read(&input).unwrap();
+    // Results into the input's own folder, same name and format: refused even with --overwrite.
+    let a = infer()
+        .args(["--overwrite", "-o"])
+        .arg(dir.path())
+        .arg(&input)
+        .assert()
+        .code(2);
+    assert!(
+        stderr(&a).contains("is an input; refusing to write over it"),
+        "{}",
+        stderr(&a)
+    );
+    assert_eq!(std::fs::read(&input).unwrap(), before);
+    let out = dir.path().join("out");
+    infer().arg("-o").arg(&out).arg(&input).assert().success();
+    let a = infer().arg("-o").arg(&out).arg(&input).assert().code(2);
+    assert!(
+        stderr(&a).contains("exists (pass --overwrite to replace it)"),
+        "{}",
+        stderr(&a)
+    );
+    infer()
+        .args(["--overwrite", "--format", "jpg", "--heatmap", "-o"])
+        .arg(&out)
+        .arg(&input)
+        .assert()
+        .success();
+    assert!(out.join("a.jpg").is_file() && out.join("a_heatmap.jpg").is_file());
+}
+
+#[test]
+fn batches_write_the_same_files_as_single_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = dir.path().join("in");
+    std::fs::create_dir_all(&src).unwrap();
+    for (i, f) in [
+        "full_96_ch4_r2/data/testA/a.png",
+        "full_96_ch4_r2/data/testB/b.png",
+        "light_128_ch8_r3/data/testA/a.png",
+    ]
+    .iter()
+    .enumerate()
+    {
+        std::fs::copy(fixture(f), src.join(format!("{i}.png"))).unwrap();
+    }
+    let (one, four) = (dir.path().join("one"), dir.path().join("four"));
+    infer().arg("-o").arg(&one).arg(&src).assert().success();
+    infer()
+        .args(["--batch", "4", "-o"])
+        .arg(&four)
+        .arg(&src)
+        .assert()
+        .success();
+    for i in 0..3 {
+        let a = image::open(one.join(format!("{i}.png"))).unwrap().to_rgb8();
+        let b = image::open(four.join(format!("{i}.png")))
+            .unwrap()
+            .to_rgb8();
+        assert!(max_grey_level_difference(&a, &b) <= 1, "image {i}");
+    }
+}
