@@ -287,3 +287,38 @@ fn batches_write_the_same_files_as_single_images() {
         assert!(max_grey_level_difference(&a, &b) <= 1, "image {i}");
     }
 }
+
+#[test]
+fn tensorflow_checkpoints_translate_like_the_official_tf_code() {
+    let out = tempfile::tempdir().unwrap();
+    for case in ["full_64_ch8", "light_64_ch8"] {
+        for direction in ["a2b", "b2a"] {
+            let dir = out.path().join(format!("{case}-{direction}"));
+            let tf = fixture(&format!("tf/{case}"));
+            Command::cargo_bin("ugatit-infer")
+                .unwrap()
+                .args([
+                    "translate",
+                    "--device",
+                    "cpu",
+                    "--size",
+                    "64",
+                    "--direction",
+                    direction,
+                    "--model",
+                ])
+                .arg(tf.join("checkpoint"))
+                .arg("-o")
+                .arg(&dir)
+                .arg(tf.join("input.png"))
+                .assert()
+                .success();
+            let got = image::open(dir.join("input.png")).unwrap().to_rgb8();
+            let want = image::open(tf.join(format!("expect_{direction}.png")))
+                .unwrap()
+                .to_rgb8();
+            let d = max_grey_level_difference(&got, &want);
+            assert!(d <= 2, "{case} {direction}: {d} grey levels");
+        }
+    }
+}

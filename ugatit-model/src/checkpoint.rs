@@ -264,6 +264,7 @@ impl StagedCheckpoint {
             direction: None,
             step: Some(self.step),
             source: None,
+            variant: Default::default(),
         };
         safetensors_file::write(
             &self.staging.join(CHECKPOINT_FILE),

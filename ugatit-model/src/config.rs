@@ -77,6 +77,17 @@ impl ModelConfig {
         need.div_ceil(4) * 4
     }
 
+    /// Checks what a generator alone needs (a generator file has no discriminators): `ch`,
+    /// `n_res`, and `img_size` a multiple of 4, at least 8.
+    pub fn validate_generator(&self) -> Result<(), ConfigError> {
+        let generator_only = ModelConfig {
+            n_dis_global: 3,
+            n_dis_local: 3,
+            ..self.clone()
+        };
+        generator_only.validate()
+    }
+
     /// Checks every value, naming the first bad key.
     pub fn validate(&self) -> Result<(), ConfigError> {
         let range = |key, value: usize, lo: usize, hi: usize| {

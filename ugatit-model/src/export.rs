@@ -4,6 +4,7 @@ use std::path::Path;
 
 use burn::prelude::*;
 
+use crate::any_generator::{AnyGenerator, Variant};
 use crate::config::ModelConfig;
 use crate::generator::Generator;
 use crate::nets::Direction;
@@ -65,18 +66,36 @@ pub fn export_generator(
 ) -> Result<Exported, WeightsError> {
     let loaded = load_generator::<Cpu>(source, direction, &Default::default())?;
     let origin = Some(loaded.path.display().to_string());
-    match format {
-        ExportFormat::Safetensors => save_generator_safetensors(
+    match (&loaded.generator, format) {
+        (AnyGenerator::Pytorch(g), ExportFormat::Safetensors) => save_generator_safetensors(
             output,
-            &loaded.generator,
+            g,
             &loaded.config,
             direction,
             loaded.step,
             origin,
             dtype,
         )?,
-        ExportFormat::Onnx => {
-            crate::onnx::write_generator(output, &loaded.generator, &loaded.config, dtype)?
+        (AnyGenerator::Tf(_, tensors), ExportFormat::Safetensors) => {
+            let meta = FileMeta {
+                kind: FileKind::Generator,
+                config: loaded.config.clone(),
+                direction: Some(direction),
+                step: loaded.step,
+                source: origin,
+                variant: Variant::Tf,
+            };
+            safetensors_file::write(output, tensors, &meta, dtype)?
+        }
+        (AnyGenerator::Pytorch(g), ExportFormat::Onnx) => {
+            crate::onnx::write_generator(output, g, &loaded.config, dtype)?
+        }
+        (AnyGenerator::Tf(..), ExportFormat::Onnx) => {
+            return Err(WeightsError::Unsupported {
+                path: loaded.path.clone(),
+                reason: "ONNX export of the TensorFlow generator variant is not implemented yet;                          export it to safetensors"
+                    .into(),
+            })
         }
     }
     let bytes = std::fs::metadata(output)
@@ -109,6 +128,7 @@ pub fn save_generator_safetensors<B: Backend>(
         direction: Some(direction),
         step,
         source,
+        variant: Variant::Pytorch,
     };
     safetensors_file::write(path, &sd, &meta, dtype)
 }

@@ -10,6 +10,7 @@
 //! With the same weights and inputs the networks give the official code's outputs to float32
 //! rounding; the tests check this against fixtures made by the PyTorch reference.
 
+pub mod any_generator;
 pub mod cam;
 pub mod checkpoint;
 pub mod config;
@@ -28,6 +29,7 @@ pub mod proto;
 pub mod resnet_ada_iln_block;
 pub mod resnet_block;
 pub mod spectral_norm;
+pub mod tf;
 pub mod weights;
 
 pub use config::{ConfigError, ModelConfig};

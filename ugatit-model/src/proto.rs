@@ -57,6 +57,61 @@ impl Message {
     }
 }
 
+/// A field read from an encoded message.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Field<'a> {
+    Varint(u64),
+    Fixed64(u64),
+    Bytes(&'a [u8]),
+    Fixed32(u32),
+}
+
+/// Reads a varint at `*pos`, advancing it.
+pub fn read_varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = *buf.get(*pos)?;
+        *pos += 1;
+        v |= u64::from(b & 0x7f) << shift;
+        if b < 0x80 {
+            return Some(v);
+        }
+    }
+    None
+}
+
+/// The fields of an encoded message, in order; `None` if it is malformed.
+pub fn fields(buf: &[u8]) -> Option<Vec<(u32, Field<'_>)>> {
+    let mut pos = 0;
+    let mut out = Vec::new();
+    while pos < buf.len() {
+        let key = read_varint(buf, &mut pos)?;
+        let field = u32::try_from(key >> 3).ok()?;
+        let value = match key & 7 {
+            0 => Field::Varint(read_varint(buf, &mut pos)?),
+            1 => {
+                let b = buf.get(pos..pos + 8)?;
+                pos += 8;
+                Field::Fixed64(u64::from_le_bytes(b.try_into().ok()?))
+            }
+            2 => {
+                let len = usize::try_from(read_varint(buf, &mut pos)?).ok()?;
+                let b = buf.get(pos..pos.checked_add(len)?)?;
+                pos += len;
+                Field::Bytes(b)
+            }
+            5 => {
+                let b = buf.get(pos..pos + 4)?;
+                pos += 4;
+                Field::Fixed32(u32::from_le_bytes(b.try_into().ok()?))
+            }
+            _ => return None,
+        };
+        out.push((field, value));
+    }
+    Some(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -72,5 +127,12 @@ mod tests {
         let mut m = Message::new();
         m.int(3, -1);
         assert_eq!(m.0.len(), 11);
+        let mut m = Message::new();
+        m.int(1, 150).string(2, "hi").float(3, 1.5);
+        let f = fields(&m.0).unwrap();
+        assert_eq!(f[0], (1, Field::Varint(150)));
+        assert_eq!(f[1], (2, Field::Bytes(b"hi")));
+        assert_eq!(f[2], (3, Field::Fixed32(1.5f32.to_bits())));
+        assert_eq!(fields(&[0x0a, 5, 1]), None);
     }
 }

@@ -19,10 +19,12 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 
+use crate::any_generator::{AnyGenerator, Variant};
 use crate::checkpoint::{RunDir, CHECKPOINT_FILE};
 use crate::config::ModelConfig;
-use crate::generator::Generator;
 use crate::nets::{generator_from, split_networks, Direction, Ugatit};
+use crate::tf::checkpoint::{build as tf_build, scope as tf_scope};
+use crate::tf::TfConfig;
 
 use safetensors_file::FileKind;
 
@@ -55,6 +57,8 @@ pub struct LoadedTensors {
     pub step: Option<u64>,
     /// Newer checkpoints of a run folder that failed verification and were passed over.
     pub skipped: Vec<String>,
+    /// The generator architecture the tensors are for.
+    pub variant: Variant,
 }
 
 /// The tensors of a model path.
@@ -69,7 +73,7 @@ pub enum Contents {
 /// A generator ready to translate, with its architecture.
 #[derive(Debug)]
 pub struct LoadedGenerator<B: Backend> {
-    pub generator: Generator<B>,
+    pub generator: AnyGenerator<B>,
     pub config: ModelConfig,
     pub img_size_known: bool,
     pub direction: Direction,
@@ -83,6 +87,14 @@ pub struct LoadedGenerator<B: Backend> {
 /// Reads the tensors at `path`: a run folder, a checkpoint folder, one of our safetensors files,
 /// or an official `.pt`.
 pub fn read_tensors(path: &Path) -> Result<LoadedTensors, WeightsError> {
+    if let Some(prefix) = crate::tf::checkpoint::locate(path) {
+        prefix?;
+        return Err(WeightsError::Unsupported {
+            path: path.to_path_buf(),
+            reason: "a TensorFlow U-GAT-IT checkpoint: its generators translate and export, but                      training from it is out of scope (its discriminators differ)"
+                .into(),
+        });
+    }
     let (file, skipped) = resolve(path)?;
     let mut t = read_file(&file)?;
     t.skipped = skipped;
@@ -139,6 +151,9 @@ pub fn load_generator<B: Backend>(
     direction: Direction,
     device: &B::Device,
 ) -> Result<LoadedGenerator<B>, WeightsError> {
+    if let Some(prefix) = crate::tf::checkpoint::locate(path) {
+        return load_tf_generator(&prefix?, direction, device);
+    }
     let t = read_tensors(path)?;
     if let Some(d) = t.direction {
         if d != direction {
@@ -162,7 +177,22 @@ pub fn load_generator<B: Backend>(
             format!("it holds no {name} generator"),
         ));
     }
-    let generator = generator_from(&t.config, &own, name, device).map_err(|e| keys(&t.path, e))?;
+    let generator = match t.variant {
+        Variant::Pytorch => AnyGenerator::Pytorch(Box::new(
+            generator_from(&t.config, &own, name, device).map_err(|e| keys(&t.path, e))?,
+        )),
+        Variant::Tf => {
+            let cfg = TfConfig {
+                ch: t.config.ch,
+                n_res: t.config.n_res,
+                light: t.config.light,
+                img_size: (!t.config.light).then_some(t.config.img_size),
+            };
+            let g =
+                tf_build(cfg, &own, tf_scope(direction), device).map_err(|e| keys(&t.path, e))?;
+            AnyGenerator::Tf(Box::new(g), own)
+        }
+    };
     Ok(LoadedGenerator {
         generator,
         config: t.config,
@@ -171,6 +201,39 @@ pub fn load_generator<B: Backend>(
         path: t.path,
         step: t.step,
         skipped: t.skipped,
+    })
+}
+
+/// The generator of a TensorFlow checkpoint (`prefix` as [`crate::tf::checkpoint::locate`]
+/// finds it).
+fn load_tf_generator<B: Backend>(
+    prefix: &Path,
+    direction: Direction,
+    device: &B::Device,
+) -> Result<LoadedGenerator<B>, WeightsError> {
+    let (cfg, sd) = crate::tf::checkpoint::read_generator(prefix, direction)?;
+    let generator = tf_build(cfg, &sd, tf_scope(direction), device).map_err(|e| keys(prefix, e))?;
+    let config = ModelConfig {
+        img_size: cfg.img_size.unwrap_or(256),
+        ch: cfg.ch,
+        n_res: cfg.n_res,
+        light: cfg.light,
+        ..ModelConfig::default()
+    };
+    let step = prefix.file_name().and_then(|n| {
+        n.to_string_lossy()
+            .rsplit('-')
+            .next()
+            .and_then(|s| s.parse().ok())
+    });
+    Ok(LoadedGenerator {
+        generator: AnyGenerator::Tf(Box::new(generator), sd),
+        config,
+        img_size_known: cfg.img_size.is_some(),
+        direction,
+        path: prefix.to_path_buf(),
+        step,
+        skipped: Vec::new(),
     })
 }
 

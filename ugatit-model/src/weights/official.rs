@@ -58,5 +58,6 @@ pub fn read(path: &Path) -> Result<LoadedTensors, WeightsError> {
         direction: None,
         step: None,
         skipped: Vec::new(),
+        variant: Default::default(),
     })
 }

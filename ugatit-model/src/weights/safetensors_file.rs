@@ -15,6 +15,7 @@ use safetensors::tensor::{Dtype, SafeTensors};
 
 use super::infer::infer_any;
 use super::{Contents, LoadedTensors, SourceFormat, StateDict, WeightsError};
+use crate::any_generator::Variant;
 use crate::config::ModelConfig;
 use crate::nets::Direction;
 
@@ -49,6 +50,8 @@ pub struct FileMeta {
     pub step: Option<u64>,
     /// Where an export came from (a run folder, checkpoint or `.pt`).
     pub source: Option<String>,
+    /// The generator architecture (recorded for generator files).
+    pub variant: Variant,
 }
 
 /// Precision of the tensors in a file we write. Readers always compute in float32.
@@ -104,6 +107,9 @@ pub fn write(
     }
     if let Some(s) = &meta.source {
         put("source", s.clone());
+    }
+    if meta.kind == FileKind::Generator {
+        put("variant", meta.variant.as_str().to_string());
     }
     let bytes = serialize(tensors, md, dtype);
     write_atomic(path, &bytes)
@@ -233,7 +239,13 @@ fn ours(
         .get("model")
         .and_then(|m| serde_json::from_str(m).ok())
         .ok_or_else(|| bad("no readable model config"))?;
-    config.validate().map_err(|cause| WeightsError::Config {
+    let kind = md.get("kind").map(String::as_str);
+    let checked = if kind == Some("generator") {
+        config.validate_generator()
+    } else {
+        config.validate()
+    };
+    checked.map_err(|cause| WeightsError::Config {
         path: path.to_path_buf(),
         cause,
     })?;
@@ -242,7 +254,12 @@ fn ours(
         None => None,
     };
     let step = md.get("step").and_then(|s| s.parse().ok());
-    let (format, contents) = match md.get("kind").map(String::as_str) {
+    let variant = match md.get("variant").map(String::as_str) {
+        None | Some("pytorch") => Variant::Pytorch,
+        Some("tf") => Variant::Tf,
+        Some(other) => return Err(bad(&format!("unknown variant {other:?}"))),
+    };
+    let (format, contents) = match kind {
         Some("checkpoint") => (SourceFormat::Checkpoint, Contents::Model(sd)),
         Some("generator") => (SourceFormat::GeneratorFile, Contents::Generator(sd)),
         other => return Err(bad(&format!("unknown kind {other:?}"))),
@@ -256,6 +273,7 @@ fn ours(
         direction,
         step,
         skipped: Vec::new(),
+        variant,
     })
 }
 
@@ -275,5 +293,6 @@ fn plain(path: &Path, sd: StateDict) -> Result<LoadedTensors, WeightsError> {
         direction: None,
         step: None,
         skipped: Vec::new(),
+        variant: Default::default(),
     })
 }

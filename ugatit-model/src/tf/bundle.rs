@@ -1,0 +1,235 @@
+//! TensorFlow 1 tensor bundles (`tf.train.Saver` checkpoints): `PREFIX.index`, a LevelDB-style
+//! table mapping each tensor name to a `BundleEntryProto` (dtype, shape, shard, offset, size,
+//! masked CRC-32C), and `PREFIX.data-NNNNN-of-MMMMM` shards holding the raw little-endian bytes.
+//! Only the tensors asked for are read, by seeking, so an 8 GB checkpoint with Adam slots costs
+//! no more memory than the tensors taken from it.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+
+use crate::proto::{fields, read_varint, Field};
+
+/// A problem with a bundle, as a message naming what is wrong (the caller adds the path).
+pub type BundleResult<T> = Result<T, String>;
+
+/// `leveldb` table magic number, at the end of the index file.
+const TABLE_MAGIC: u64 = 0xdb47_7524_8b80_fb57;
+const FOOTER_LEN: usize = 48;
+/// `DataType` codes of the dtypes read.
+const DT_FLOAT: u64 = 1;
+
+/// Where one tensor lies.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Entry {
+    pub dtype: u64,
+    pub shape: Vec<usize>,
+    pub shard: u64,
+    pub offset: u64,
+    pub size: u64,
+    pub crc32c: u32,
+}
+
+/// An opened bundle: the index in memory, data shards read on demand.
+#[derive(Debug)]
+pub struct Bundle {
+    prefix: PathBuf,
+    num_shards: u64,
+    pub entries: BTreeMap<String, Entry>,
+}
+
+fn block_handle(buf: &[u8], pos: &mut usize) -> BundleResult<(usize, usize)> {
+    let off = read_varint(buf, pos).ok_or("bad block handle")?;
+    let len = read_varint(buf, pos).ok_or("bad block handle")?;
+    Ok((off as usize, len as usize))
+}
+
+/// The key/value pairs of one table block (prefix-compressed keys, restart array at the end).
+fn block_entries(block: &[u8]) -> BundleResult<Vec<(Vec<u8>, &[u8])>> {
+    if block.len() < 4 {
+        return Err("truncated table block".into());
+    }
+    let restarts = u32::from_le_bytes(
+        block[block.len() - 4..]
+            .try_into()
+            .map_err(|_| "bad block")?,
+    ) as usize;
+    let end = block
+        .len()
+        .checked_sub(4 + 4 * restarts)
+        .ok_or("bad restart array in the index")?;
+    let mut out = Vec::new();
+    let mut pos = 0;
+    let mut key: Vec<u8> = Vec::new();
+    while pos < end {
+        let shared = read_varint(block, &mut pos).ok_or("bad entry")? as usize;
+        let unshared = read_varint(block, &mut pos).ok_or("bad entry")? as usize;
+        let vlen = read_varint(block, &mut pos).ok_or("bad entry")? as usize;
+        let tail = block.get(pos..pos + unshared).ok_or("truncated entry")?;
+        key.truncate(shared);
+        key.extend_from_slice(tail);
+        pos += unshared;
+        let value = block.get(pos..pos + vlen).ok_or("truncated entry")?;
+        pos += vlen;
+        out.push((key.clone(), value));
+    }
+    Ok(out)
+}
+
+fn read_block(index: &[u8], (off, len): (usize, usize)) -> BundleResult<&[u8]> {
+    let block = index.get(off..off + len).ok_or("the index is truncated")?;
+    // Each block is followed by a compression byte (0: none) and its CRC.
+    match index.get(off + len) {
+        Some(0) => Ok(block),
+        Some(_) => Err("compressed index blocks are not supported".into()),
+        None => Err("the index is truncated".into()),
+    }
+}
+
+fn parse_entry(value: &[u8]) -> BundleResult<Entry> {
+    let mut e = Entry {
+        dtype: 0,
+        shape: Vec::new(),
+        shard: 0,
+        offset: 0,
+        size: 0,
+        crc32c: 0,
+    };
+    for (f, v) in fields(value).ok_or("malformed BundleEntryProto")? {
+        match (f, v) {
+            (1, Field::Varint(d)) => e.dtype = d,
+            (2, Field::Bytes(shape)) => {
+                for (sf, sv) in fields(shape).ok_or("malformed shape")? {
+                    if let (2, Field::Bytes(dim)) = (sf, sv) {
+                        for (df, dv) in fields(dim).ok_or("malformed shape")? {
+                            if let (1, Field::Varint(n)) = (df, dv) {
+                                e.shape.push(n as usize);
+                            }
+                        }
+                    }
+                }
+            }
+            (3, Field::Varint(s)) => e.shard = s,
+            (4, Field::Varint(o)) => e.offset = o,
+            (5, Field::Varint(s)) => e.size = s,
+            (6, Field::Fixed32(c)) => e.crc32c = c,
+            (7, _) => return Err("partitioned (sliced) variables are not supported".into()),
+            _ => {}
+        }
+    }
+    Ok(e)
+}
+
+/// TensorFlow's CRC mask (`crc32c::Unmask` inverted).
+fn unmask(masked: u32) -> u32 {
+    let rot = masked.wrapping_sub(0xa282_ead8);
+    rot.rotate_left(15)
+}
+
+impl Bundle {
+    /// Opens `PREFIX.index`.
+    pub fn open(prefix: &Path) -> BundleResult<Self> {
+        let index_path = PathBuf::from(format!("{}.index", prefix.display()));
+        let index =
+            std::fs::read(&index_path).map_err(|e| format!("{}: {e}", index_path.display()))?;
+        if index.len() < FOOTER_LEN {
+            return Err(format!(
+                "{}: too short for a checkpoint index",
+                index_path.display()
+            ));
+        }
+        let footer = &index[index.len() - FOOTER_LEN..];
+        let magic = u64::from_le_bytes(footer[40..48].try_into().map_err(|_| "bad footer")?);
+        if magic != TABLE_MAGIC {
+            return Err(format!(
+                "{}: not a TensorFlow checkpoint index",
+                index_path.display()
+            ));
+        }
+        let mut pos = 0;
+        let _metaindex = block_handle(footer, &mut pos)?;
+        let index_handle = block_handle(footer, &mut pos)?;
+        let mut entries = BTreeMap::new();
+        let mut num_shards = 1;
+        for (_, handle) in block_entries(read_block(&index, index_handle)?)? {
+            let mut p = 0;
+            let data_handle = block_handle(handle, &mut p)?;
+            for (key, value) in block_entries(read_block(&index, data_handle)?)? {
+                if key.is_empty() {
+                    // The header: field 1 is the shard count.
+                    for (f, v) in fields(value).ok_or("malformed BundleHeaderProto")? {
+                        if let (1, Field::Varint(n)) = (f, v) {
+                            num_shards = n.max(1);
+                        }
+                    }
+                    continue;
+                }
+                let name = String::from_utf8_lossy(&key).to_string();
+                let entry = parse_entry(value).map_err(|e| format!("{name}: {e}"))?;
+                entries.insert(name, entry);
+            }
+        }
+        Ok(Self {
+            prefix: prefix.to_path_buf(),
+            num_shards,
+            entries,
+        })
+    }
+
+    fn shard_path(&self, shard: u64) -> PathBuf {
+        PathBuf::from(format!(
+            "{}.data-{shard:05}-of-{:05}",
+            self.prefix.display(),
+            self.num_shards
+        ))
+    }
+
+    /// Reads one float32 tensor, verifying its size and masked CRC-32C.
+    pub fn read_f32(&self, name: &str) -> BundleResult<(Vec<usize>, Vec<f32>)> {
+        let e = self
+            .entries
+            .get(name)
+            .ok_or_else(|| format!("no tensor {name}"))?;
+        if e.dtype != DT_FLOAT {
+            return Err(format!(
+                "tensor {name} has dtype code {}, not float32",
+                e.dtype
+            ));
+        }
+        let n: usize = e.shape.iter().product();
+        if e.size != 4 * n as u64 {
+            return Err(format!(
+                "tensor {name}: {} bytes for shape {:?}",
+                e.size, e.shape
+            ));
+        }
+        let path = self.shard_path(e.shard);
+        let mut f = File::open(&path)
+            .map_err(|err| format!("{}: {err} (a missing data shard)", path.display()))?;
+        let len = f.metadata().map_err(|err| err.to_string())?.len();
+        if e.offset + e.size > len {
+            return Err(format!(
+                "{}: truncated ({len} bytes, but tensor {name} ends at {})",
+                path.display(),
+                e.offset + e.size
+            ));
+        }
+        f.seek(SeekFrom::Start(e.offset))
+            .map_err(|err| err.to_string())?;
+        let mut bytes = vec![0u8; e.size as usize];
+        f.read_exact(&mut bytes)
+            .map_err(|err| format!("{}: {err}", path.display()))?;
+        if crc32c::crc32c(&bytes) != unmask(e.crc32c) {
+            return Err(format!(
+                "tensor {name}: CRC mismatch in {} (the file is damaged)",
+                path.display()
+            ));
+        }
+        let values = bytes
+            .chunks_exact(4)
+            .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+            .collect();
+        Ok((e.shape.clone(), values))
+    }
+}
