@@ -90,12 +90,8 @@ pub fn export_generator(
         (AnyGenerator::Pytorch(g), ExportFormat::Onnx) => {
             crate::onnx::write_generator(output, g, &loaded.config, dtype)?
         }
-        (AnyGenerator::Tf(..), ExportFormat::Onnx) => {
-            return Err(WeightsError::Unsupported {
-                path: loaded.path.clone(),
-                reason: "ONNX export of the TensorFlow generator variant is not implemented yet;                          export it to safetensors"
-                    .into(),
-            })
+        (AnyGenerator::Tf(_, tensors), ExportFormat::Onnx) => {
+            crate::tf::onnx::write_generator(output, tensors, &loaded.config, dtype)?
         }
     }
     let bytes = std::fs::metadata(output)

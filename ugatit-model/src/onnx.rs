@@ -20,14 +20,14 @@ use crate::weights::safetensors_file::{write_atomic, StoreDtype};
 use crate::weights::{StateDict, StateWriter, WeightsError};
 
 /// ONNX `TensorProto.DataType` codes.
-const FLOAT: i64 = 1;
+pub(crate) const FLOAT: i64 = 1;
 const INT64: i64 = 7;
 const FLOAT16: i64 = 10;
 const BFLOAT16: i64 = 16;
 /// The opset the graph is written against.
 pub const OPSET: i64 = 17;
 
-enum Attr<'a> {
+pub(crate) enum Attr<'a> {
     Int(&'a str, i64),
     Ints(&'a str, &'a [i64]),
     Float(&'a str, f32),
@@ -53,7 +53,7 @@ impl Attr<'_> {
     }
 }
 
-struct Graph {
+pub(crate) struct Graph {
     nodes: Vec<Message>,
     initializers: Vec<Message>,
     dtype: StoreDtype,
@@ -72,19 +72,29 @@ fn tensor_proto(name: &str, dims: &[usize], data_type: i64, raw: &[u8]) -> Messa
 }
 
 impl Graph {
+    pub(crate) fn new(dtype: StoreDtype) -> Self {
+        Self {
+            nodes: Vec::new(),
+            initializers: Vec::new(),
+            dtype,
+            next: 0,
+            weights: Default::default(),
+        }
+    }
+
     fn fresh(&mut self, hint: &str) -> String {
         self.next += 1;
         format!("{hint}_{}", self.next)
     }
 
     /// Adds a node with one output and returns the output's name.
-    fn op(&mut self, op_type: &str, inputs: &[&str], attrs: &[Attr]) -> String {
+    pub(crate) fn op(&mut self, op_type: &str, inputs: &[&str], attrs: &[Attr]) -> String {
         let out = self.fresh(&op_type.to_ascii_lowercase());
         self.op_named(op_type, inputs, attrs, &out);
         out
     }
 
-    fn op_named(&mut self, op_type: &str, inputs: &[&str], attrs: &[Attr], out: &str) {
+    pub(crate) fn op_named(&mut self, op_type: &str, inputs: &[&str], attrs: &[Attr], out: &str) {
         let mut n = Message::new();
         for i in inputs {
             n.string(1, i);
@@ -97,7 +107,7 @@ impl Graph {
     }
 
     /// A float32 constant (small shapes and values the graph needs, never converted).
-    fn constant(&mut self, hint: &str, dims: &[usize], values: &[f32]) -> String {
+    pub(crate) fn constant(&mut self, hint: &str, dims: &[usize], values: &[f32]) -> String {
         let name = self.fresh(hint);
         let raw: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
         self.initializers
@@ -105,7 +115,7 @@ impl Graph {
         name
     }
 
-    fn ints(&mut self, hint: &str, values: &[i64]) -> String {
+    pub(crate) fn ints(&mut self, hint: &str, values: &[i64]) -> String {
         let name = self.fresh(hint);
         let raw: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
         self.initializers
@@ -138,12 +148,12 @@ impl Graph {
 }
 
 /// Reads weights by official key from the generator's state dict.
-struct Weights<'a> {
-    sd: &'a StateDict,
+pub(crate) struct Weights<'a> {
+    pub(crate) sd: &'a StateDict,
 }
 
 impl Weights<'_> {
-    fn get(&self, g: &mut Graph, key: &str) -> String {
+    pub(crate) fn get(&self, g: &mut Graph, key: &str) -> String {
         match self.sd.get(key) {
             Some(d) => g.weight(key, d),
             None => unreachable!("the generator wrote no tensor {key}"),
@@ -164,7 +174,7 @@ impl Weights<'_> {
     }
 }
 
-fn reflect_pad(g: &mut Graph, x: &str, p: i64) -> String {
+pub(crate) fn reflect_pad(g: &mut Graph, x: &str, p: i64) -> String {
     let pads = g.ints("pads", &[0, 0, p, p, 0, 0, p, p]);
     g.op("Pad", &[x, &pads], &[Attr::Str("mode", "reflect")])
 }
@@ -198,15 +208,22 @@ fn instance_norm(g: &mut Graph, x: &str, c: usize) -> String {
     )
 }
 
-/// `(x - mean) / sqrt(unbiased var + eps)` over `axes` (the trailing dimensions from
-/// `axes[0]`). The group size `n` is read from the tensor's shape, so a light model's graph
-/// takes any image size; the variance is `mean((x - mean)^2) * n / (n - 1)`.
-fn standardise(g: &mut Graph, x: &str, axes: &[i64]) -> String {
+/// `(x - mean) / sqrt(var + eps)` over `axes` (the trailing dimensions from `axes[0]`). The
+/// PyTorch model's variance is unbiased, `mean((x - mean)^2) * n / (n - 1)`, with the group
+/// size `n` read from the tensor's shape so a light model's graph takes any image size; the TF
+/// model's is biased (`unbiased` false).
+pub(crate) fn standardise(g: &mut Graph, x: &str, axes: &[i64], unbiased: bool) -> String {
     let keep = [Attr::Ints("axes", axes), Attr::Int("keepdims", 1)];
     let mean = g.op("ReduceMean", &[x], &keep);
     let d = g.op("Sub", &[x, &mean], &[]);
     let sq = g.op("Mul", &[&d, &d], &[]);
     let biased = g.op("ReduceMean", &[&sq], &keep);
+    if !unbiased {
+        let eps = g.constant("eps", &[], &[EPS as f32]);
+        let var = g.op("Add", &[&biased, &eps], &[]);
+        let std = g.op("Sqrt", &[&var], &[]);
+        return g.op("Div", &[&d, &std], &[]);
+    }
     let shape = g.op("Shape", &[x], &[]);
     let (start, end) = (g.ints("start", &[axes[0]]), g.ints("end", &[4]));
     let dims = g.op("Slice", &[&shape, &start, &end], &[]);
@@ -224,8 +241,8 @@ fn standardise(g: &mut Graph, x: &str, axes: &[i64]) -> String {
 
 /// The instance-layer mix of AdaILN and ILN with unbiased variances (paper eq. 1).
 fn iln_mix(g: &mut Graph, w: &Weights, x: &str, rho_key: &str) -> String {
-    let out_in = standardise(g, x, &[2, 3]);
-    let out_ln = standardise(g, x, &[1, 2, 3]);
+    let out_in = standardise(g, x, &[2, 3], true);
+    let out_ln = standardise(g, x, &[1, 2, 3], true);
     let rho = w.get(g, rho_key);
     let one = g.constant("one", &[], &[1.0]);
     let one_minus = g.op("Sub", &[&one, &rho], &[]);
@@ -254,13 +271,7 @@ pub fn encode<B: Backend>(
     let mut sd = StateDict::new();
     generator.save(&mut StateWriter::new(&mut sd));
     let w = Weights { sd: &sd };
-    let mut g = Graph {
-        nodes: Vec::new(),
-        initializers: Vec::new(),
-        dtype,
-        next: 0,
-        weights: Default::default(),
-    };
+    let mut g = Graph::new(dtype);
     let (s, ch, n_res) = (config.img_size, config.ch, config.n_res);
     let c = config.bottleneck_channels();
 
@@ -395,7 +406,7 @@ pub fn encode<B: Backend>(
 }
 
 /// A dimension: fixed, or named (dynamic).
-enum Dim {
+pub(crate) enum Dim {
     Fixed(usize),
     Named(&'static str),
 }
@@ -419,7 +430,7 @@ fn value_info(name: &str, dims: &[Dim]) -> Message {
     v
 }
 
-fn finish(g: Graph, side: Option<usize>, quarter: Option<usize>) -> Vec<u8> {
+pub(crate) fn finish(g: Graph, side: Option<usize>, quarter: Option<usize>) -> Vec<u8> {
     use Dim::{Fixed, Named};
     let (h, w) = side.map_or((Named("H"), Named("W")), |s| (Fixed(s), Fixed(s)));
     let (h4, w4) = quarter.map_or((Named("H/4"), Named("W/4")), |q| (Fixed(q), Fixed(q)));

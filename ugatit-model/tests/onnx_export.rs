@@ -1,5 +1,6 @@
 //! ONNX exports: the official `onnx.checker` accepts them and onnxruntime computes what our
-//! generator computes (within 1e-4), for batch 1 and 3, full and light, f32; f16 close to f32.
+//! generator computes (within 1e-4), for batch 1 and 3, full and light, f32, both the PyTorch
+//! and the TensorFlow variants; f16 close to f32.
 //! Needs python3 with `onnx` and `onnxruntime` (scripts/test.sh installs them).
 
 mod common;
@@ -37,11 +38,14 @@ assert cam.shape == (shape[0], 2) and heat.shape == (shape[0], 1, shape[2] // 4,
 "#;
 
 fn check(case: &str, side: usize, dtype: StoreDtype, tol: f32) {
+    check_model(&fixture(case).join("official.pt"), case, side, dtype, tol);
+}
+
+fn check_model(model: &Path, case: &str, side: usize, dtype: StoreDtype, tol: f32) {
     let dir = tempfile::tempdir().unwrap();
-    let model = fixture(case).join("official.pt");
     let onnx = dir.path().join("g.onnx");
-    export_generator(&model, Direction::A2B, &onnx, ExportFormat::Onnx, dtype).unwrap();
-    let g = load_generator::<Cpu>(&model, Direction::A2B, &Default::default()).unwrap();
+    export_generator(model, Direction::A2B, &onnx, ExportFormat::Onnx, dtype).unwrap();
+    let g = load_generator::<Cpu>(model, Direction::A2B, &Default::default()).unwrap();
     for batch in [1, 3] {
         let x = Tensor::<Cpu, 4>::random(
             [batch, 3, side, side],
@@ -81,4 +85,12 @@ fn light_model_runs_at_another_size() {
 #[test]
 fn f16_weights_stay_close() {
     check("full_96_ch4_r2", 96, StoreDtype::F16, 2e-2);
+}
+
+#[test]
+fn tensorflow_variant_generators_export_too() {
+    for case in ["full_64_ch8", "light_64_ch8"] {
+        let model = fixture("tf").join(case).join("checkpoint");
+        check_model(&model, case, 64, StoreDtype::F32, 1e-4);
+    }
 }

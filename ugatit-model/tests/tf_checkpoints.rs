@@ -193,19 +193,6 @@ fn meta_files_unresolvable_lists_and_training_are_refused() {
         .unwrap_err()
         .to_string();
     assert!(e.contains("training from it is out of scope"), "{e}");
-    let e = export_generator(
-        &case("full_64_ch8/checkpoint"),
-        Direction::A2B,
-        &dir.path().join("g.onnx"),
-        ExportFormat::Onnx,
-        StoreDtype::F32,
-    )
-    .unwrap_err()
-    .to_string();
-    assert!(
-        e.contains("ONNX export of the TensorFlow generator variant is not implemented"),
-        "{e}"
-    );
 }
 
 /// A minimal TF tensor bundle (one float tensor a name), for checkpoints that are not U-GAT-IT.

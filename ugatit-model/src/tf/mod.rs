@@ -6,5 +6,6 @@ pub mod bundle;
 pub mod checkpoint;
 pub mod generator;
 pub mod norm;
+pub mod onnx;
 
 pub use generator::{TfConfig, TfGenerator};
