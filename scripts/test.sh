@@ -16,11 +16,12 @@ done
 
 step() { printf '\n==> %s\n' "$*"; }
 
-# Tests read event files back with the real TensorBoard package and run ONNX exports in
-# onnxruntime after the official onnx checker.
-if ! python3 -c "import tensorboard, onnx, onnxruntime" 2>/dev/null; then
-    step "pip install tensorboard onnx onnxruntime"
-    python3 -m pip install --quiet --disable-pip-version-check tensorboard onnx onnxruntime
+# Tests read event files back with the real TensorBoard package, run ONNX exports in
+# onnxruntime after the official onnx checker, and start moto_server, a real S3-compatible
+# server, on a loopback port for the bucket runs.
+if ! python3 -c "import tensorboard, onnx, onnxruntime, moto" 2>/dev/null || ! command -v moto_server >/dev/null; then
+    step "pip install tensorboard onnx onnxruntime moto[server]"
+    python3 -m pip install --quiet --disable-pip-version-check tensorboard onnx onnxruntime "moto[server]"
 fi
 
 step "cargo fmt --check"

@@ -26,6 +26,7 @@ pub mod norm;
 pub mod onnx;
 pub mod pixels;
 pub mod proto;
+pub mod remote;
 pub mod resnet_ada_iln_block;
 pub mod resnet_block;
 pub mod spectral_norm;

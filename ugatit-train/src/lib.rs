@@ -4,6 +4,7 @@ pub mod bench;
 pub mod config;
 pub mod data;
 pub mod log;
+pub mod mirror;
 pub mod run;
 pub mod sample;
 pub mod schedule;

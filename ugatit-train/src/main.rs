@@ -9,9 +9,11 @@ use burn::tensor::backend::AutodiffBackend;
 use clap::{Parser, Subcommand};
 use ugatit_model::checkpoint::RunDir;
 use ugatit_model::export::{export_generator, ExportFormat, StoreDtype};
+use ugatit_model::remote::{cache_folder, is_url, RemoteRun};
 use ugatit_model::{DeviceChoice, Direction};
 use ugatit_train::bench::{self, Work};
 use ugatit_train::config::Config;
+use ugatit_train::mirror::Mirror;
 use ugatit_train::run::{self, Start};
 
 mod inspect;
@@ -33,27 +35,30 @@ enum Command {
     Train {
         #[arg(long)]
         config: PathBuf,
-        /// Defaults to checkpoints/<config file stem>.
+        /// A folder (default checkpoints/<config file stem>) or a bucket URL (s3://, gs://,
+        /// az://, file://).
         #[arg(long)]
-        run_dir: Option<PathBuf>,
-        /// Start from these weights (our checkpoint or run folder, an official .pt), with fresh
-        /// optimisers, at step 1.
+        run_dir: Option<String>,
+        /// Start from these weights (our checkpoint, run folder or bucket URL, an official
+        /// .pt), with fresh optimisers, at step 1.
         #[arg(long)]
-        init: Option<PathBuf>,
+        init: Option<String>,
         #[command(flatten)]
         common: Common,
     },
     /// Continue a run from its newest complete checkpoint, with its saved config.
     Resume {
+        /// A run folder or bucket URL.
         #[arg(long)]
-        run_dir: PathBuf,
+        run_dir: String,
         #[command(flatten)]
         common: Common,
     },
     /// Write one generator of a run for serving: safetensors (official key names) or ONNX.
     Export {
+        /// A run folder or bucket URL.
         #[arg(long)]
-        run_dir: PathBuf,
+        run_dir: String,
         /// A checkpoint's step; defaults to the newest.
         #[arg(long)]
         step: Option<u64>,
@@ -105,6 +110,9 @@ struct Common {
     /// cpu, cuda or cuda:N. Defaults to the first GPU when built with CUDA, else the CPU.
     #[arg(long)]
     device: Option<DeviceChoice>,
+    /// Local folder for bucket runs (default $XDG_CACHE_HOME/ugatit or ~/.cache/ugatit).
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
 }
 
 fn main() -> ExitCode {
@@ -127,13 +135,27 @@ fn dispatch(command: Command) -> Result<()> {
             common,
         } => {
             let mut cfg = Config::load(&config, &common.sets)?;
-            let run_dir = run_dir.unwrap_or_else(|| default_run_dir(&config));
-            run::prepare_new(&run_dir, &mut cfg)?;
-            on_device(&common, &run_dir, &cfg, Start::New { init })
+            let run_dir = run_dir.unwrap_or_else(|| default_run_dir(&config).display().to_string());
+            let (local, remote) = location(&run_dir, common.cache_dir.as_deref())?;
+            if let Some(r) = &remote {
+                if r.latest_step()?.is_some() {
+                    bail!("{run_dir} already holds checkpoints: use `ugatit-train resume --run-dir {run_dir}`");
+                }
+            }
+            let init = init
+                .map(|i| local_model(&i, common.cache_dir.as_deref()))
+                .transpose()?;
+            run::prepare_new(&local, &mut cfg)?;
+            on_device(&common, &local, remote, &cfg, Start::New { init })
         }
         Command::Resume { run_dir, common } => {
-            let cfg = run::resumed_config(&run_dir, &common.sets)?;
-            on_device(&common, &run_dir, &cfg, Start::Resume)
+            let (local, remote) = location(&run_dir, common.cache_dir.as_deref())?;
+            if let Some(r) = &remote {
+                let step = r.download_latest(&local)?;
+                eprintln!("fetched step {step} of {run_dir} into {}", local.display());
+            }
+            let cfg = run::resumed_config(&local, &common.sets)?;
+            on_device(&common, &local, remote, &cfg, Start::Resume)
         }
         Command::Export {
             run_dir,
@@ -142,7 +164,10 @@ fn dispatch(command: Command) -> Result<()> {
             output,
             format,
             dtype,
-        } => export(&run_dir, step, direction, &output, format, dtype),
+        } => {
+            let run_dir = local_model(&run_dir, None)?;
+            export(&run_dir, step, direction, &output, format, dtype)
+        }
         Command::Inspect { path } => inspect::run(&path),
         Command::Bench {
             what,
@@ -195,29 +220,69 @@ fn default_run_dir(config: &Path) -> PathBuf {
     PathBuf::from("checkpoints").join(stem)
 }
 
-fn on_device(common: &Common, run_dir: &Path, cfg: &Config, start: Start) -> Result<()> {
+/// The local folder a run works in, and its bucket if `run_dir` is a URL.
+fn location(run_dir: &str, cache_dir: Option<&Path>) -> Result<(PathBuf, Option<RemoteRun>)> {
+    if is_url(run_dir) {
+        let remote = RemoteRun::open(run_dir)?;
+        Ok((cache_folder(run_dir, cache_dir), Some(remote)))
+    } else {
+        Ok((PathBuf::from(run_dir), None))
+    }
+}
+
+/// A local path for a model argument: a bucket run is fetched into the cache first.
+fn local_model(arg: &str, cache_dir: Option<&Path>) -> Result<PathBuf> {
+    let (local, remote) = location(arg, cache_dir)?;
+    if let Some(r) = remote {
+        r.download_latest(&local)?;
+    }
+    Ok(local)
+}
+
+fn on_device(
+    common: &Common,
+    run_dir: &Path,
+    remote: Option<RemoteRun>,
+    cfg: &Config,
+    start: Start,
+) -> Result<()> {
     run::stop_on_signals();
+    let mirror = remote.map(|r| Mirror::start(r, run_dir.to_path_buf()));
+    if let Some(m) = &mirror {
+        m.config();
+    }
     let device = common
         .device
         .unwrap_or(DeviceChoice::best(cfg!(feature = "cuda")));
-    match device {
-        DeviceChoice::Cpu => {
-            train::<Autodiff<ugatit_model::Cpu>>(common, run_dir, cfg, start, &Default::default())
-        }
+    let result = match device {
+        DeviceChoice::Cpu => train::<Autodiff<ugatit_model::Cpu>>(
+            common,
+            run_dir,
+            cfg,
+            start,
+            mirror.as_ref(),
+            &Default::default(),
+        ),
         #[cfg(feature = "cuda")]
         DeviceChoice::Cuda(i) => train::<Autodiff<burn_cuda::Cuda>>(
             common,
             run_dir,
             cfg,
             start,
+            mirror.as_ref(),
             &burn_cuda::CudaDevice::new(i),
         ),
         #[cfg(not(feature = "cuda"))]
-        DeviceChoice::Cuda(_) => bail!(
+        DeviceChoice::Cuda(_) => Err(anyhow::anyhow!(
             "--device {device}: this ugatit-train was built without CUDA support \
              (rebuild with `cargo build --release --features cuda`)"
-        ),
+        )),
+    };
+    // Even a failed run's checkpoints and logs reach the bucket.
+    if let Some(m) = mirror {
+        m.finish();
     }
+    result
 }
 
 fn train<B: AutodiffBackend>(
@@ -225,9 +290,10 @@ fn train<B: AutodiffBackend>(
     run_dir: &Path,
     cfg: &Config,
     start: Start,
+    mirror: Option<&Mirror>,
     device: &B::Device,
 ) -> Result<()> {
-    let done = run::run::<B>(run_dir, cfg, start, common.stop_after, device)?;
+    let done = run::run::<B>(run_dir, cfg, start, common.stop_after, mirror, device)?;
     println!(
         "{} at step {} of {} in {}",
         if done.interrupted { "stopped" } else { "done" },

@@ -114,6 +114,7 @@ pub fn run<B: AutodiffBackend>(
     cfg: &Config,
     start: Start,
     stop_after: Option<u64>,
+    mirror: Option<&crate::mirror::Mirror>,
     device: &B::Device,
 ) -> Result<Finished> {
     let run = RunDir::new(run_dir);
@@ -264,8 +265,11 @@ pub fn run<B: AutodiffBackend>(
             };
             let staged = run.begin_checkpoint(step)?;
             trainer_state::save(&staged, &state, &cfg.model, &progress)?;
-            staged.commit()?;
+            let committed = staged.commit()?;
             run.prune(cfg.checkpoint.keep, cfg.checkpoint.milestone_every)?;
+            if let Some(m) = mirror {
+                m.checkpoint(committed);
+            }
         }
         if interrupted {
             if let Some(bar) = &bar {

@@ -151,6 +151,13 @@ pub fn load_generator<B: Backend>(
     direction: Direction,
     device: &B::Device,
 ) -> Result<LoadedGenerator<B>, WeightsError> {
+    if let Some(url) = path.to_str().filter(|s| crate::remote::is_url(s)) {
+        let local = crate::remote::fetch(url).map_err(|e| WeightsError::Unsupported {
+            path: path.to_path_buf(),
+            reason: e.message,
+        })?;
+        return load_generator(&local, direction, device);
+    }
     if let Some(prefix) = crate::tf::checkpoint::locate(path) {
         return load_tf_generator(&prefix?, direction, device);
     }

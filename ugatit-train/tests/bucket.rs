@@ -1,0 +1,287 @@
+//! Runs in buckets, against a real S3-compatible server (`moto_server`, from
+//! `pip install "moto[server]"`; scripts/test.sh installs it) started here on a free loopback
+//! port, and against object_store's in-memory store for the upload logic.
+
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command as Process, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use ugatit_model::checkpoint::RunDir;
+use ugatit_model::remote::{cache_folder, RemoteRun};
+
+struct Moto {
+    child: Child,
+    endpoint: String,
+}
+
+impl Drop for Moto {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn request(port: u16, method: &str, path: &str) -> Option<String> {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    write!(s, "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+/// Starts moto_server and creates `bucket`.
+fn moto(bucket: &str) -> Moto {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Process::new("moto_server")
+        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("moto_server (pip install \"moto[server]\"; scripts/test.sh installs it)");
+    let server = Moto {
+        child,
+        endpoint: format!("http://127.0.0.1:{port}"),
+    };
+    let start = Instant::now();
+    while request(port, "GET", "/").is_none() {
+        assert!(
+            start.elapsed() < Duration::from_secs(60),
+            "moto_server did not start"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let created = request(port, "PUT", &format!("/{bucket}")).unwrap();
+    assert!(created.starts_with("HTTP/1.1 200"), "{created}");
+    server
+}
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ugatit-model/tests/fixtures")
+}
+
+fn config(dir: &Path) -> PathBuf {
+    let data = dir.join("data");
+    for (d, src) in [("trainA", "testA/a.png"), ("trainB", "testB/b.png")] {
+        std::fs::create_dir_all(data.join(d)).unwrap();
+        std::fs::copy(
+            fixtures().join("full_96_ch4_r2/data").join(src),
+            data.join(d).join("0.png"),
+        )
+        .unwrap();
+        std::fs::copy(
+            fixtures().join("light_128_ch8_r3/data").join(src),
+            data.join(d).join("1.png"),
+        )
+        .unwrap();
+    }
+    let cfg = dir.join("c.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[model]\nimg_size = 32\nch = 2\nn_res = 1\nn_dis_global = 4\nn_dis_local = 3\n\
+             [train]\niterations = 6\nseed = 4\n[checkpoint]\nevery = 2\nkeep = 2\n[log]\nevery = 1\nsample_every = 3\n\
+             [data]\nroot = {:?}\n",
+            data.display().to_string()
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
+fn cli(server: &Moto, cache: &Path, args: &[&str]) -> assert_cmd::assert::Assert {
+    Command::cargo_bin("ugatit-train")
+        .unwrap()
+        .env("AWS_ENDPOINT_URL", &server.endpoint)
+        .env("AWS_ALLOW_HTTP", "true")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .args(args)
+        .args(["--device", "cpu", "--cache-dir"])
+        .arg(cache)
+        .assert()
+}
+
+#[test]
+fn a_bucket_run_resumes_on_a_fresh_machine_bit_exactly() {
+    let server = moto("runs");
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(tmp.path());
+    let cfg = cfg.to_str().unwrap();
+    let cache = tmp.path().join("cache");
+    let url = "s3://runs/exp/one";
+
+    cli(
+        &server,
+        &cache,
+        &[
+            "train",
+            "--config",
+            cfg,
+            "--run-dir",
+            url,
+            "--stop-after",
+            "3",
+        ],
+    )
+    .success();
+    // A fresh machine: no cache at all.
+    std::fs::remove_dir_all(&cache).unwrap();
+    cli(&server, &cache, &["resume", "--run-dir", url]).success();
+    let local = cache_folder(url, Some(&cache));
+
+    let whole = tmp.path().join("whole");
+    Command::cargo_bin("ugatit-train")
+        .unwrap()
+        .args(["train", "--device", "cpu", "--config", cfg, "--run-dir"])
+        .arg(&whole)
+        .assert()
+        .success();
+    let ours = RunDir::new(&local).latest().unwrap().unwrap();
+    let theirs = RunDir::new(&whole).latest().unwrap().unwrap();
+    assert_eq!(ours.step, 6);
+    for f in [
+        "nets.safetensors",
+        "optim_g.bin",
+        "optim_d.bin",
+        "trainer.json",
+    ] {
+        assert!(
+            std::fs::read(ours.dir.join(f)).unwrap() == std::fs::read(theirs.dir.join(f)).unwrap(),
+            "{f} differs"
+        );
+    }
+
+    // The bucket holds the same newest checkpoint, retention applied, and the logs.
+    std::env::set_var("AWS_ENDPOINT_URL", &server.endpoint);
+    std::env::set_var("AWS_ALLOW_HTTP", "true");
+    std::env::set_var("AWS_ACCESS_KEY_ID", "test");
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
+    std::env::set_var("AWS_DEFAULT_REGION", "us-east-1");
+    let remote = RemoteRun::open(url).unwrap();
+    assert_eq!(remote.latest_step().unwrap(), Some(6));
+    let listed: Vec<String> = remote
+        .list("")
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert!(
+        listed.contains(&"checkpoints/step-00000006/nets.safetensors".to_string()),
+        "{listed:?}"
+    );
+    assert!(
+        !listed.iter().any(|k| k.contains("step-00000002")),
+        "pruned: {listed:?}"
+    );
+    assert!(
+        listed.contains(&"metrics.jsonl".to_string())
+            && listed.contains(&"config.toml".to_string())
+    );
+
+    // Any model path may be a bucket run: fetched into the cache, newest checkpoint.
+    std::env::set_var("XDG_CACHE_HOME", tmp.path().join("xdg"));
+    let g = ugatit_model::load_generator::<ugatit_model::Cpu>(
+        Path::new(url),
+        ugatit_model::Direction::B2A,
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!((g.config.ch, g.step), (2, Some(6)));
+
+    // A second `train` into the same URL is refused; a prefix without a run is named.
+    let e = cli(
+        &server,
+        &cache,
+        &["train", "--config", cfg, "--run-dir", url],
+    )
+    .failure();
+    assert!(String::from_utf8_lossy(&e.get_output().stderr).contains("use `ugatit-train resume"));
+    let e = cli(
+        &server,
+        &cache,
+        &["resume", "--run-dir", "s3://runs/nothing/here"],
+    )
+    .failure();
+    assert!(String::from_utf8_lossy(&e.get_output().stderr).contains("holds no run"));
+    let e = cli(
+        &server,
+        &cache,
+        &["resume", "--run-dir", "s3://no-such-bucket/x"],
+    )
+    .failure();
+    let stderr = String::from_utf8_lossy(&e.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("s3://no-such-bucket/x") && stderr.lines().count() == 1,
+        "{stderr}"
+    );
+    assert!(stderr.contains("the bucket does not exist"), "{stderr}");
+}
+
+#[test]
+fn a_checkpoint_without_its_latest_marker_is_never_used() {
+    // The upload order over an in-memory store: files first, `latest` last. A run killed
+    // during an upload leaves `latest` on the previous checkpoint.
+    let store = Arc::new(object_store::memory::InMemory::new());
+    let remote = RemoteRun::with_store("memory://run", store, "run");
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("checkpoints/step-00000002");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("nets.safetensors"), b"two").unwrap();
+    remote
+        .put_bytes("config.toml", b"[model]\n".to_vec())
+        .unwrap();
+    remote
+        .upload_checkpoint(
+            &ugatit_model::checkpoint::Checkpoint { step: 2, dir },
+            &|_| (),
+        )
+        .unwrap();
+    // Step 4's files partly uploaded, marker not yet moved.
+    remote
+        .put_bytes("checkpoints/step-00000004/nets.safetensors", b"fo".to_vec())
+        .unwrap();
+    assert_eq!(remote.latest_step().unwrap(), Some(2));
+    let cache = tmp.path().join("cache");
+    let step = remote.download_latest(&cache).unwrap_or(0);
+    assert_eq!(step, 2);
+    assert_eq!(
+        std::fs::read(cache.join("checkpoints/step-00000002/nets.safetensors")).unwrap(),
+        b"two"
+    );
+    remote.prune(&[2]).unwrap();
+    let left: Vec<String> = remote
+        .list("checkpoints")
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(left, ["checkpoints/step-00000002/nets.safetensors"]);
+}
+
+#[test]
+fn bucket_urls_are_checked() {
+    let e = RemoteRun::open("s4://bucket/x").unwrap_err().to_string();
+    assert!(e.contains("unsupported scheme s4://"), "{e}");
+    let e = RemoteRun::open("not a url").unwrap_err().to_string();
+    assert!(e.contains("not a URL"), "{e}");
+    // gs:// and az:// parse and configure from the environment; without credentials they fail
+    // at configuration or first use with a line naming the URL.
+    for url in ["gs://bucket/runs/a", "az://container/runs/a"] {
+        match RemoteRun::open(url) {
+            Ok(r) => assert_eq!(r.url(), url),
+            Err(e) => assert!(e.to_string().starts_with(url), "{e}"),
+        }
+    }
+    let cache = cache_folder("gs://bucket/runs/a", Some(Path::new("/c")));
+    assert_eq!(cache, Path::new("/c/gs___bucket_runs_a"));
+}
