@@ -179,39 +179,34 @@ fn a_folder_with_bad_files_still_writes_every_good_output() {
 fn too_large_images_and_crops_outside_are_refused_by_name() {
     let dir = tempfile::tempdir().unwrap();
     let input = fixture("full_96_ch4_r2/data/testA/a.png");
-    let a = infer()
-        .args(["--max-pixels", "5000", "-o"])
-        .arg(dir.path())
-        .arg(&input)
-        .assert()
-        .code(2);
-    assert!(
-        stderr(&a).contains("a.png: 96x96 is 9216 pixels, more than --max-pixels 5000"),
-        "{}",
+    // The stderr of a run over `input` with `args` that must fail with exit code 2.
+    let refused = |args: &[&str]| {
+        let a = infer()
+            .args(args)
+            .arg("-o")
+            .arg(dir.path())
+            .arg(&input)
+            .assert()
+            .code(2);
         stderr(&a)
-    );
-    let a = infer()
-        .args(["--crop", "50,50,60,10", "-o"])
-        .arg(dir.path())
-        .arg(&input)
-        .assert()
-        .code(2);
-    assert!(
-        stderr(&a).contains("crop 50,50,60,10 is outside the 96x96 image"),
-        "{}",
-        stderr(&a)
-    );
-    let a = infer()
-        .args(["--crop", "auto", "-o"])
-        .arg(dir.path())
-        .arg(&input)
-        .assert()
-        .code(2);
-    assert!(
-        stderr(&a).contains("no face found (pass --crop-fallback center"),
-        "{}",
-        stderr(&a)
-    );
+    };
+    for (args, says) in [
+        (
+            &["--max-pixels", "5000"][..],
+            "a.png: 96x96 is 9216 pixels, more than --max-pixels 5000",
+        ),
+        (
+            &["--crop", "50,50,60,10"][..],
+            "crop 50,50,60,10 is outside the 96x96 image",
+        ),
+        (
+            &["--crop", "auto"][..],
+            "no face found (pass --crop-fallback center",
+        ),
+    ] {
+        let e = refused(args);
+        assert!(e.contains(says), "{e}");
+    }
     infer()
         .args(["--crop", "auto", "--crop-fallback", "center", "-o"])
         .arg(dir.path())

@@ -251,6 +251,31 @@ fn iln_mix(g: &mut Graph, w: &Weights, x: &str, rho_key: &str) -> String {
     g.op("Add", &[&a, &b], &[])
 }
 
+/// The heatmap output: the channel sum of the attended features (`[N, 1, h, w]`).
+pub(crate) fn heatmap_output(g: &mut Graph, h: &str) {
+    let axes = g.ints("axes", &[1]);
+    g.op_named(
+        "ReduceSum",
+        &[h, &axes],
+        &[Attr::Int("keepdims", 1)],
+        "heatmap",
+    );
+}
+
+/// Nearest x2 upsampling as torch and TF1 do it: source index `floor(dst / 2)`.
+pub(crate) fn upsample2(g: &mut Graph, h: &str) -> String {
+    let scales = g.constant("scales", &[4], &[1.0, 1.0, 2.0, 2.0]);
+    g.op(
+        "Resize",
+        &[h, "", &scales],
+        &[
+            Attr::Str("mode", "nearest"),
+            Attr::Str("coordinate_transformation_mode", "asymmetric"),
+            Attr::Str("nearest_mode", "floor"),
+        ],
+    )
+}
+
 /// Writes `generator` as an ONNX model.
 pub fn write_generator<B: Backend>(
     path: &Path,
@@ -326,13 +351,7 @@ pub fn encode<B: Backend>(
     let cat = g.op("Concat", &[&a, &b], &[Attr::Int("axis", 1)]);
     let x = conv(&mut g, &w, &cat, "conv1x1", 1, 1, true);
     let h = g.op("Relu", &[&x], &[]);
-    let axes = g.ints("axes", &[1]);
-    g.op_named(
-        "ReduceSum",
-        &[&h, &axes],
-        &[Attr::Int("keepdims", 1)],
-        "heatmap",
-    );
+    heatmap_output(&mut g, &h);
 
     // Gamma and beta.
     let mut z = if config.light {
@@ -376,18 +395,8 @@ pub fn encode<B: Backend>(
         }
         h = g.op("Add", &[&h, &r], &[]);
     }
-    let scales = g.constant("scales", &[4], &[1.0, 1.0, 2.0, 2.0]);
     for (conv_key, norm_key) in [("UpBlock2.2", "UpBlock2.3"), ("UpBlock2.7", "UpBlock2.8")] {
-        // torch's nearest: source index floor(dst / 2).
-        let up = g.op(
-            "Resize",
-            &[&h, "", &scales],
-            &[
-                Attr::Str("mode", "nearest"),
-                Attr::Str("coordinate_transformation_mode", "asymmetric"),
-                Attr::Str("nearest_mode", "floor"),
-            ],
-        );
+        let up = upsample2(&mut g, &h);
         let x = reflect_pad(&mut g, &up, 1);
         let x = conv(&mut g, &w, &x, conv_key, 3, 1, false);
         let x = iln_mix(&mut g, &w, &x, &format!("{norm_key}.rho"));

@@ -5,7 +5,9 @@ use std::path::Path;
 
 use crate::config::ModelConfig;
 use crate::norm::EPS;
-use crate::onnx::{finish, reflect_pad, standardise, Attr, Graph, Weights};
+use crate::onnx::{
+    finish, heatmap_output, reflect_pad, standardise, upsample2, Attr, Graph, Weights,
+};
 use crate::weights::safetensors_file::{write_atomic, StoreDtype};
 use crate::weights::{StateDict, WeightsError};
 
@@ -120,13 +122,7 @@ pub fn encode(sd: &StateDict, config: &ModelConfig, dtype: StoreDtype) -> Vec<u8
     let cat = g.op("Concat", &[&x, &x], &[Attr::Int("axis", 1)]);
     let x = conv(&mut g, &w, &cat, "conv_1x1", 1, 1);
     let h = g.op("Relu", &[&x], &[]);
-    let axes = g.ints("axes", &[1]);
-    g.op_named(
-        "ReduceSum",
-        &[&h, &axes],
-        &[Attr::Int("keepdims", 1)],
-        "heatmap",
-    );
+    heatmap_output(&mut g, &h);
 
     // MLP: TF flattens NHWC.
     let mut z = if config.light {
@@ -171,17 +167,8 @@ pub fn encode(sd: &StateDict, config: &ModelConfig, dtype: StoreDtype) -> Vec<u8
         }
         h = g.op("Add", &[&h, &r], &[]);
     }
-    let scales = g.constant("scales", &[4], &[1.0, 1.0, 2.0, 2.0]);
     for i in 0..2 {
-        let up = g.op(
-            "Resize",
-            &[&h, "", &scales],
-            &[
-                Attr::Str("mode", "nearest"),
-                Attr::Str("coordinate_transformation_mode", "asymmetric"),
-                Attr::Str("nearest_mode", "floor"),
-            ],
-        );
+        let up = upsample2(&mut g, &h);
         let x = reflect_pad(&mut g, &up, 1);
         let x = conv(&mut g, &w, &x, &format!("up_conv_{i}"), 3, 1);
         let scope = format!("layer_ins_norm_{i}");
