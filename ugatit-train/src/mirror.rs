@@ -76,6 +76,29 @@ fn upload_logs(
     }
 }
 
+/// Checkpoints larger than this show a progress bar (on a terminal) while uploading.
+const LARGE: u64 = 256 << 20;
+
+fn transfer_bar(dir: &Path) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal;
+    let total: u64 = std::fs::read_dir(dir)
+        .ok()?
+        .filter_map(|e| e.ok()?.metadata().ok())
+        .map(|m| m.len())
+        .sum();
+    if total < LARGE || !std::io::stderr().is_terminal() {
+        return None;
+    }
+    let bar = indicatif::ProgressBar::new(total);
+    bar.set_style(
+        indicatif::ProgressStyle::with_template(
+            "uploading {bytes}/{total_bytes} {bytes_per_sec} ETA {eta}",
+        )
+        .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+    );
+    Some(bar)
+}
+
 impl Mirror {
     /// Starts mirroring `local` (the cache folder) to `remote`.
     pub fn start(remote: RemoteRun, local: PathBuf) -> Self {
@@ -100,10 +123,22 @@ impl Mirror {
                         });
                     }
                     Job::Checkpoint(c) => {
+                        let bar = transfer_bar(&c.dir);
+                        let tick = |n: u64| {
+                            if let Some(b) = &bar {
+                                b.inc(n);
+                            }
+                        };
                         let uploaded =
                             with_retries(&format!("upload of checkpoint {}", c.step), || {
-                                remote.upload_checkpoint(&c, &|_| ())
+                                if let Some(b) = &bar {
+                                    b.set_position(0);
+                                }
+                                remote.upload_checkpoint(&c, &tick)
                             });
+                        if let Some(b) = bar {
+                            b.finish_and_clear();
+                        }
                         if uploaded {
                             let run = RunDir::new(&local);
                             let steps: Vec<u64> = run
