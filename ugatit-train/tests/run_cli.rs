@@ -164,6 +164,19 @@ fn resume_is_bit_exact() {
             .collect()
     };
     assert_eq!(steps(&split), [1, 2, 3, 4, 5, 6]);
+    // Extending the run recomputes the schedule for the new total: H = 8 / 2 = 4, so step 7
+    // runs at lr * (1 - 3/4).
+    train(&["resume", "--set", "train.iterations=8"], &split).success();
+    let metrics = std::fs::read_to_string(split.join("metrics.jsonl")).unwrap();
+    let line: serde_json::Value = serde_json::from_str(metrics.lines().nth(6).unwrap()).unwrap();
+    assert_eq!(line["step"], 7);
+    assert!(
+        (line["lr"].as_f64().unwrap() - 0.25e-4).abs() < 1e-12,
+        "{line}"
+    );
+    assert!(std::fs::read_to_string(split.join("config.toml"))
+        .unwrap()
+        .contains("iterations = 8"));
     // A second `train` into the same folder is refused.
     let e = train(&["train", "--config", cfg], &split).failure();
     assert!(String::from_utf8_lossy(&e.get_output().stderr).contains("use `ugatit-train resume"));
