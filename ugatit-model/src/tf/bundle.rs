@@ -66,21 +66,27 @@ fn block_entries(block: &[u8]) -> BundleResult<Vec<(Vec<u8>, &[u8])>> {
         let shared = read_varint(block, &mut pos).ok_or("bad entry")? as usize;
         let unshared = read_varint(block, &mut pos).ok_or("bad entry")? as usize;
         let vlen = read_varint(block, &mut pos).ok_or("bad entry")? as usize;
-        let tail = block.get(pos..pos + unshared).ok_or("truncated entry")?;
+        let tail_end = pos.checked_add(unshared).ok_or("bad entry")?;
+        let tail = block.get(pos..tail_end).ok_or("truncated entry")?;
+        if shared > key.len() {
+            return Err("bad key prefix in the index".into());
+        }
         key.truncate(shared);
         key.extend_from_slice(tail);
-        pos += unshared;
-        let value = block.get(pos..pos + vlen).ok_or("truncated entry")?;
-        pos += vlen;
+        pos = tail_end;
+        let value_end = pos.checked_add(vlen).ok_or("bad entry")?;
+        let value = block.get(pos..value_end).ok_or("truncated entry")?;
+        pos = value_end;
         out.push((key.clone(), value));
     }
     Ok(out)
 }
 
 fn read_block(index: &[u8], (off, len): (usize, usize)) -> BundleResult<&[u8]> {
-    let block = index.get(off..off + len).ok_or("the index is truncated")?;
+    let end = off.checked_add(len).ok_or("bad block handle")?;
+    let block = index.get(off..end).ok_or("the index is truncated")?;
     // Each block is followed by a compression byte (0: none) and its CRC.
-    match index.get(off + len) {
+    match index.get(end) {
         Some(0) => Ok(block),
         Some(_) => Err("compressed index blocks are not supported".into()),
         None => Err("the index is truncated".into()),
@@ -208,7 +214,7 @@ impl Bundle {
         let mut f = File::open(&path)
             .map_err(|err| format!("{}: {err} (a missing data shard)", path.display()))?;
         let len = f.metadata().map_err(|err| err.to_string())?.len();
-        if e.offset + e.size > len {
+        if e.offset.checked_add(e.size).is_none_or(|end| end > len) {
             return Err(format!(
                 "{}: truncated ({len} bytes, but tensor {name} ends at {})",
                 path.display(),
@@ -231,5 +237,32 @@ impl Bundle {
             .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
             .collect();
         Ok((e.shape.clone(), values))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn malformed_indexes_are_errors_not_panics() {
+        let dir = std::env::temp_dir().join(format!("ugatit-bundle-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let prefix = dir.join("x");
+        let index = PathBuf::from(format!("{}.index", prefix.display()));
+        let mut footer = vec![0xffu8; 40];
+        footer.extend_from_slice(&TABLE_MAGIC.to_le_bytes());
+        for body in [
+            vec![],
+            vec![1, 2, 3],
+            footer.clone(),
+            [vec![0u8; 100], footer].concat(),
+        ] {
+            std::fs::write(&index, &body).unwrap();
+            assert!(Bundle::open(&prefix).is_err());
+        }
+        let block = [5u8, 200, 200, 1, 0, 0, 0, 0];
+        assert!(block_entries(&block).is_err());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
