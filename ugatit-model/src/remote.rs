@@ -54,15 +54,15 @@ impl std::fmt::Debug for RemoteRun {
     }
 }
 
-fn runtime() -> tokio::runtime::Runtime {
-    match tokio::runtime::Builder::new_multi_thread()
+fn runtime(url: &str) -> Result<tokio::runtime::Runtime, RemoteError> {
+    tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
-    {
-        Ok(rt) => rt,
-        Err(e) => panic!("cannot start the I/O runtime: {e}"),
-    }
+        .map_err(|e| RemoteError {
+            url: url.to_string(),
+            message: format!("cannot start the I/O runtime ({e})"),
+        })
 }
 
 impl RemoteRun {
@@ -107,18 +107,22 @@ impl RemoteRun {
             url: url.trim_end_matches('/').to_string(),
             store,
             prefix,
-            rt: runtime(),
+            rt: runtime(url)?,
         })
     }
 
     /// A run in any store (an in-memory one in tests), under `prefix`.
-    pub fn with_store(url: &str, store: Arc<dyn ObjectStore>, prefix: &str) -> Self {
-        Self {
+    pub fn with_store(
+        url: &str,
+        store: Arc<dyn ObjectStore>,
+        prefix: &str,
+    ) -> Result<Self, RemoteError> {
+        Ok(Self {
             url: url.to_string(),
             store,
             prefix: Key::from(prefix),
-            rt: runtime(),
-        }
+            rt: runtime(url)?,
+        })
     }
 
     pub fn url(&self) -> &str {

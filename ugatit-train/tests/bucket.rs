@@ -232,7 +232,7 @@ fn a_checkpoint_without_its_latest_marker_is_never_used() {
     // The upload order over an in-memory store: files first, `latest` last. A run killed
     // during an upload leaves `latest` on the previous checkpoint.
     let store = Arc::new(object_store::memory::InMemory::new());
-    let remote = RemoteRun::with_store("memory://run", store, "run");
+    let remote = RemoteRun::with_store("memory://run", store, "run").unwrap();
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("checkpoints/step-00000002");
     std::fs::create_dir_all(&dir).unwrap();

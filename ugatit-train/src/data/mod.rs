@@ -30,6 +30,8 @@ pub enum DataError {
     Empty { dir: PathBuf },
     #[error("{}: no usable image: all {count} failed to decode", dir.display())]
     NoUsable { dir: PathBuf, count: usize },
+    #[error("{}: the image loading threads stopped (a decoder crashed)", dir.display())]
+    WorkersStopped { dir: PathBuf },
 }
 
 /// One domain's image files, sorted.
@@ -154,7 +156,11 @@ impl Stream {
                     Ok((k, item)) => {
                         self.received.insert(k, item);
                     }
-                    Err(_) => unreachable!("data workers never stop while the stream lives"),
+                    Err(_) => {
+                        return Err(DataError::WorkersStopped {
+                            dir: self.domain.dir.clone(),
+                        })
+                    }
                 }
             };
             self.next += 1;
