@@ -54,7 +54,12 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
 
 /// Plans every output. Fails (naming them) when two inputs would write the same file or a
 /// pattern matches nothing; a missing file is kept, to fail on its own when read.
-pub fn plan(inputs: &[String], out_dir: &Path, format: Format) -> Result<Vec<Job>, String> {
+pub fn plan(
+    inputs: &[String],
+    out_dir: &Path,
+    format: Format,
+    heatmaps: bool,
+) -> Result<Vec<Job>, String> {
     let ext = format.extension();
     let mut jobs = Vec::new();
     for arg in inputs {
@@ -84,51 +89,78 @@ pub fn plan(inputs: &[String], out_dir: &Path, format: Format) -> Result<Vec<Job
             jobs.push(file_job(path, out_dir, ext));
         }
     }
-    let mut seen: BTreeMap<&Path, &Path> = BTreeMap::new();
+    let mut seen: BTreeMap<PathBuf, &Path> = BTreeMap::new();
     for j in &jobs {
-        if let Some(other) = seen.insert(&j.output, &j.input) {
-            return Err(format!(
-                "{} and {} would both be written to {}",
-                other.display(),
-                j.input.display(),
-                j.output.display()
-            ));
+        let mut targets = vec![j.output.clone()];
+        if heatmaps {
+            targets.push(heatmap_path(&j.output));
+        }
+        for t in targets {
+            if let Some(other) = seen.insert(t.clone(), &j.input) {
+                return Err(format!(
+                    "{} and {} would both be written to {}",
+                    other.display(),
+                    j.input.display(),
+                    t.display()
+                ));
+            }
         }
     }
     Ok(jobs)
 }
 
 fn file_job(input: PathBuf, out_dir: &Path, ext: &str) -> Job {
+    // Not `with_extension`: it would also cut `img.v2` to `img`.
     let stem = input
         .file_stem()
-        .map(|s| s.to_os_string())
+        .map(|s| s.to_string_lossy().to_string())
         .unwrap_or_default();
     Job {
-        output: out_dir.join(stem).with_extension(ext),
+        output: out_dir.join(format!("{stem}.{ext}")),
         input,
     }
 }
 
-/// Why a planned output must not be written: it is an input, or exists (without
-/// `overwrite`).
-pub fn refusal(job: &Job, inputs: &[Job], overwrite: bool) -> Option<String> {
+/// Where `--heatmap` writes the heatmap of `output`: `<stem>_heatmap.<ext>` beside it.
+pub fn heatmap_path(output: &Path) -> PathBuf {
+    let stem = output
+        .file_stem()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default();
+    let ext = output
+        .extension()
+        .map(|s| s.to_string_lossy().to_string())
+        .unwrap_or_default();
+    output.with_file_name(format!("{stem}_heatmap.{ext}"))
+}
+
+/// Why a planned output (and, with `heatmaps`, its heatmap) must not be written: it is an
+/// input, or exists (without `overwrite`).
+pub fn refusal(job: &Job, inputs: &[Job], overwrite: bool, heatmaps: bool) -> Option<String> {
     let canon = |p: &Path| std::fs::canonicalize(p).ok();
-    let out = canon(&job.output)?;
-    if inputs
-        .iter()
-        .any(|j| canon(&j.input).as_ref() == Some(&out))
-    {
-        return Some(format!(
-            "{} is an input; refusing to write over it",
-            job.output.display()
-        ));
+    let mut targets = vec![job.output.clone()];
+    if heatmaps {
+        targets.push(heatmap_path(&job.output));
     }
-    (!overwrite).then(|| {
-        format!(
-            "{} exists (pass --overwrite to replace it)",
-            job.output.display()
-        )
-    })
+    for target in targets {
+        let Some(out) = canon(&target) else { continue };
+        if inputs
+            .iter()
+            .any(|j| canon(&j.input).as_ref() == Some(&out))
+        {
+            return Some(format!(
+                "{} is an input; refusing to write over it",
+                target.display()
+            ));
+        }
+        if !overwrite {
+            return Some(format!(
+                "{} exists (pass --overwrite to replace it)",
+                target.display()
+            ));
+        }
+    }
+    None
 }
 
 #[cfg(test)]
@@ -144,19 +176,39 @@ mod tests {
             std::fs::write(src.join(f), b"x").unwrap();
         }
         let out = d.path().join("out");
-        let jobs = plan(&[src.display().to_string()], &out, Format::Webp).unwrap();
+        let jobs = plan(&[src.display().to_string()], &out, Format::Webp, false).unwrap();
         let outs: Vec<PathBuf> = jobs.iter().map(|j| j.output.clone()).collect();
         assert_eq!(outs, [out.join("a.webp"), out.join("sub/b.webp")]);
         let pattern = format!("{}/*.JPG", src.display());
-        let jobs = plan(&[pattern], &out, Format::Png).unwrap();
+        let jobs = plan(&[pattern], &out, Format::Png, false).unwrap();
         assert_eq!(jobs[0].output, out.join("a.png"));
-        let e = plan(&[format!("{}/*.gif", src.display())], &out, Format::Png).unwrap_err();
+        let e = plan(
+            &[format!("{}/*.gif", src.display())],
+            &out,
+            Format::Png,
+            false,
+        )
+        .unwrap_err();
         assert!(e.contains("matches no file"));
+        // Dots inside a name are kept; only the extension changes.
+        let dotted = src.join("img.v2.JPG");
+        std::fs::write(&dotted, b"x").unwrap();
+        let jobs = plan(&[dotted.display().to_string()], &out, Format::Png, false).unwrap();
+        assert_eq!(jobs[0].output, out.join("img.v2.png"));
+        // A heatmap may not land on another result.
+        std::fs::write(src.join("a_heatmap.jpg"), b"x").unwrap();
+        let both = [
+            src.join("a.JPG").display().to_string(),
+            src.join("a_heatmap.jpg").display().to_string(),
+        ];
+        assert!(plan(&both, &out, Format::Png, true)
+            .unwrap_err()
+            .contains("would both be written"));
         let twice = [
             src.join("a.JPG").display().to_string(),
             src.join("a.JPG").display().to_string(),
         ];
-        assert!(plan(&twice, &out, Format::Png)
+        assert!(plan(&twice, &out, Format::Png, false)
             .unwrap_err()
             .contains("would both be written"));
     }
@@ -166,17 +218,17 @@ mod tests {
         let d = tempfile::tempdir().unwrap();
         let input = d.path().join("a.png");
         std::fs::write(&input, b"x").unwrap();
-        let jobs = plan(&[input.display().to_string()], d.path(), Format::Png).unwrap();
-        assert!(refusal(&jobs[0], &jobs, true)
+        let jobs = plan(&[input.display().to_string()], d.path(), Format::Png, false).unwrap();
+        assert!(refusal(&jobs[0], &jobs, true, false)
             .unwrap()
             .contains("is an input"));
         let out = d.path().join("out");
         std::fs::create_dir(&out).unwrap();
         std::fs::write(out.join("a.png"), b"old").unwrap();
-        let jobs = plan(&[input.display().to_string()], &out, Format::Png).unwrap();
-        assert!(refusal(&jobs[0], &jobs, false)
+        let jobs = plan(&[input.display().to_string()], &out, Format::Png, false).unwrap();
+        assert!(refusal(&jobs[0], &jobs, false, false)
             .unwrap()
             .contains("--overwrite"));
-        assert_eq!(refusal(&jobs[0], &jobs, true), None);
+        assert_eq!(refusal(&jobs[0], &jobs, true, false), None);
     }
 }

@@ -9,7 +9,7 @@ use anyhow::{bail, Context, Result};
 use burn::prelude::*;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use ugatit_infer::inputs::{plan, refusal, Format, Job};
+use ugatit_infer::inputs::{heatmap_path, plan, refusal, Format, Job};
 use ugatit_infer::preprocess::read_rgb;
 use ugatit_infer::{Crop, Options, Translator};
 use ugatit_model::export::{export_generator, ExportFormat, StoreDtype};
@@ -204,7 +204,8 @@ fn on_device(choice: Option<DeviceChoice>, work: Work) -> Result<ExitCode> {
 /// exits with 2 if any failed.
 fn translate<B: Backend>(args: &TranslateArgs, device: &B::Device) -> Result<ExitCode> {
     let start = Instant::now();
-    let jobs = plan(&args.inputs, &args.output, args.format).map_err(anyhow::Error::msg)?;
+    let jobs =
+        plan(&args.inputs, &args.output, args.format, args.heatmap).map_err(anyhow::Error::msg)?;
     let translator = Translator::<B>::load(&args.model, args.direction, args.size, device)?;
     for e in translator.skipped_checkpoints() {
         eprintln!("warning: skipping a damaged checkpoint: {e}");
@@ -240,7 +241,7 @@ fn translate<B: Backend>(args: &TranslateArgs, device: &B::Device) -> Result<Exi
     for chunk in jobs.chunks(args.batch.max(1)) {
         let mut ready = Vec::new();
         for job in chunk {
-            if let Some(why) = refusal(job, &jobs, args.overwrite) {
+            if let Some(why) = refusal(job, &jobs, args.overwrite, args.heatmap) {
                 report(job, &why);
                 failed += 1;
                 continue;
@@ -307,17 +308,7 @@ fn write(job: &Job, out: &ugatit_infer::Output) -> Result<()> {
         .save(&job.output)
         .with_context(|| format!("cannot write {}", job.output.display()))?;
     if let Some(h) = &out.heatmap {
-        let stem = job
-            .output
-            .file_stem()
-            .map(|s| s.to_string_lossy().to_string())
-            .unwrap_or_default();
-        let ext = job
-            .output
-            .extension()
-            .map(|s| s.to_string_lossy().to_string())
-            .unwrap_or_default();
-        let path = job.output.with_file_name(format!("{stem}_heatmap.{ext}"));
+        let path = heatmap_path(&job.output);
         h.save(&path)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }

@@ -159,50 +159,46 @@ impl RemoteRun {
         progress: &dyn Fn(u64),
     ) -> Result<(), RemoteError> {
         let key = self.key(rel);
-        let size = std::fs::metadata(local)
-            .map_err(|e| self.err(&format!("cannot read {}", local.display()), e))?
-            .len();
+        let unreadable =
+            |e: std::io::Error| self.err(&format!("cannot read {}", local.display()), e);
+        let failed = |e: object_store::Error| self.err(&format!("upload of {rel}"), e);
+        let size = std::fs::metadata(local).map_err(unreadable)?.len();
         self.rt.block_on(async {
             if size <= MULTIPART_THRESHOLD {
-                let bytes = tokio::fs::read(local)
-                    .await
-                    .map_err(|e| self.err(&format!("cannot read {}", local.display()), e))?;
+                let bytes = tokio::fs::read(local).await.map_err(unreadable)?;
                 self.store
                     .put(&key, PutPayload::from(bytes))
                     .await
-                    .map_err(|e| self.err(&format!("upload of {rel}"), e))?;
+                    .map_err(failed)?;
                 progress(size);
                 return Ok(());
             }
-            let upload = self
-                .store
-                .put_multipart(&key)
-                .await
-                .map_err(|e| self.err(&format!("upload of {rel}"), e))?;
+            let upload = self.store.put_multipart(&key).await.map_err(failed)?;
             let mut writer = WriteMultipart::new_with_chunk_size(upload, PART_SIZE);
-            let mut file = tokio::fs::File::open(local)
-                .await
-                .map_err(|e| self.err(&format!("cannot read {}", local.display()), e))?;
-            let mut buf = vec![0u8; PART_SIZE];
-            loop {
-                let n = tokio::io::AsyncReadExt::read(&mut file, &mut buf)
-                    .await
-                    .map_err(|e| self.err(&format!("cannot read {}", local.display()), e))?;
-                if n == 0 {
-                    break;
+            let sent: Result<(), RemoteError> = async {
+                let mut file = tokio::fs::File::open(local).await.map_err(unreadable)?;
+                let mut buf = vec![0u8; PART_SIZE];
+                loop {
+                    let n = tokio::io::AsyncReadExt::read(&mut file, &mut buf)
+                        .await
+                        .map_err(unreadable)?;
+                    if n == 0 {
+                        return Ok(());
+                    }
+                    writer.wait_for_capacity(4).await.map_err(failed)?;
+                    writer.write(&buf[..n]);
+                    progress(n as u64);
                 }
-                writer
-                    .wait_for_capacity(4)
-                    .await
-                    .map_err(|e| self.err(&format!("upload of {rel}"), e))?;
-                writer.write(&buf[..n]);
-                progress(n as u64);
             }
-            writer
-                .finish()
-                .await
-                .map_err(|e| self.err(&format!("upload of {rel}"), e))?;
-            Ok(())
+            .await;
+            match sent {
+                Ok(()) => writer.finish().await.map(|_| ()).map_err(failed),
+                Err(e) => {
+                    // Parts already sent would otherwise stay in the bucket (and be billed).
+                    let _ = writer.abort().await;
+                    Err(e)
+                }
+            }
         })
     }
 
@@ -335,6 +331,14 @@ impl RemoteRun {
             .map_err(|e| self.err(&format!("cannot create {}", cache.display()), e))?;
         std::fs::write(cache.join("config.toml"), config)
             .map_err(|e| self.err("cannot write the cache", e))?;
+        // The metrics history, so a resumed run appends to it rather than replacing it.
+        let metrics = cache.join("metrics.jsonl");
+        if !metrics.exists() {
+            if let Some(history) = self.get_bytes("metrics.jsonl")? {
+                std::fs::write(&metrics, history)
+                    .map_err(|e| self.err("cannot write the cache", e))?;
+            }
+        }
         let step = self.latest_step()?.ok_or_else(|| RemoteError {
             url: self.url.clone(),
             message: "holds no complete checkpoint yet (no `latest` marker)".into(),
@@ -359,19 +363,32 @@ impl RemoteRun {
         Ok(step)
     }
 
-    /// Deletes remote checkpoints whose steps are not in `keep`.
-    pub fn prune(&self, keep: &[u64]) -> Result<(), RemoteError> {
-        let mut doomed = Vec::new();
-        for (rel, _) in self.list("checkpoints")? {
-            let step = rel
-                .split('/')
+    /// Applies retention to the bucket's own checkpoints: keeps the newest `keep`, every
+    /// multiple of `milestone_every` (when non-zero) and whatever `latest` names; deletes the
+    /// rest.
+    pub fn prune(&self, keep: usize, milestone_every: u64) -> Result<(), RemoteError> {
+        let latest = self.latest_step()?;
+        let listed = self.list("checkpoints")?;
+        let step_of = |rel: &str| {
+            rel.split('/')
                 .nth(1)
                 .and_then(|d| d.strip_prefix("step-"))
-                .and_then(|s| s.parse::<u64>().ok());
-            if step.is_some_and(|s| !keep.contains(&s)) {
-                doomed.push(self.key(&rel));
-            }
-        }
+                .and_then(|s| s.parse::<u64>().ok())
+        };
+        let mut steps: Vec<u64> = listed.iter().filter_map(|(r, _)| step_of(r)).collect();
+        steps.sort_unstable();
+        steps.dedup();
+        let newest: Vec<u64> = steps.iter().rev().take(keep.max(1)).copied().collect();
+        let kept = |s: u64| {
+            newest.contains(&s)
+                || Some(s) == latest
+                || (milestone_every > 0 && s.is_multiple_of(milestone_every))
+        };
+        let doomed: Vec<Key> = listed
+            .iter()
+            .filter(|(r, _)| step_of(r).is_some_and(|s| !kept(s)))
+            .map(|(r, _)| self.key(r))
+            .collect();
         self.rt.block_on(async {
             for k in doomed {
                 self.store
@@ -404,7 +421,8 @@ pub fn cache_folder(url: &str, cache_dir: Option<&Path>) -> PathBuf {
             }
         })
         .collect();
-    base.join(name)
+    // The hash keeps URLs that read alike (x_y, x/y) apart.
+    base.join(format!("{name}-{:08x}", crate::init::fnv1a(url) as u32))
 }
 
 /// Fetches the newest checkpoint of the bucket run at `url` into its default cache folder and

@@ -247,7 +247,14 @@ fn on_device(
     start: Start,
 ) -> Result<()> {
     run::stop_on_signals();
-    let mirror = remote.map(|r| Mirror::start(r, run_dir.to_path_buf()));
+    let mirror = remote.map(|r| {
+        Mirror::start(
+            r,
+            run_dir.to_path_buf(),
+            cfg.checkpoint.keep,
+            cfg.checkpoint.milestone_every,
+        )
+    });
     if let Some(m) = &mirror {
         m.config();
     }

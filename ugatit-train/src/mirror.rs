@@ -8,7 +8,7 @@ use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ugatit_model::checkpoint::{Checkpoint, RunDir};
+use ugatit_model::checkpoint::Checkpoint;
 use ugatit_model::remote::{RemoteError, RemoteRun};
 
 /// How often logs and samples are copied up.
@@ -101,10 +101,11 @@ fn transfer_bar(dir: &Path) -> Option<indicatif::ProgressBar> {
 
 impl Mirror {
     /// Starts mirroring `local` (the cache folder) to `remote`.
-    pub fn start(remote: RemoteRun, local: PathBuf) -> Self {
+    pub fn start(remote: RemoteRun, local: PathBuf, keep: usize, milestone_every: u64) -> Self {
         let (tx, rx) = channel::<Job>();
         let worker = std::thread::spawn(move || {
             let mut sent = Default::default();
+            let mut config_sent = false;
             let mut last_logs = Instant::now();
             loop {
                 let job = match rx.recv_timeout(LOG_INTERVAL.saturating_sub(last_logs.elapsed())) {
@@ -118,11 +119,21 @@ impl Mirror {
                 };
                 match job {
                     Job::Config => {
-                        with_retries("upload of config.toml", || {
+                        config_sent = with_retries("upload of config.toml", || {
                             remote.upload_file(&local.join("config.toml"), "config.toml", &|_| ())
                         });
                     }
                     Job::Checkpoint(c) => {
+                        // A bucket without its config holds no resumable run: retry it first.
+                        if !config_sent {
+                            config_sent = with_retries("upload of config.toml", || {
+                                remote.upload_file(
+                                    &local.join("config.toml"),
+                                    "config.toml",
+                                    &|_| (),
+                                )
+                            });
+                        }
                         let bar = transfer_bar(&c.dir);
                         let tick = |n: u64| {
                             if let Some(b) = &bar {
@@ -140,16 +151,9 @@ impl Mirror {
                             b.finish_and_clear();
                         }
                         if uploaded {
-                            let run = RunDir::new(&local);
-                            let steps: Vec<u64> = run
-                                .checkpoints()
-                                .unwrap_or_default()
-                                .iter()
-                                .map(|c| c.step)
-                                .collect();
-                            // Local pruning (checkpoint.keep, milestone_every) already ran:
-                            // the bucket keeps what the cache keeps.
-                            with_retries("pruning old checkpoints", || remote.prune(&steps));
+                            with_retries("pruning old checkpoints", || {
+                                remote.prune(keep, milestone_every)
+                            });
                         }
                     }
                     Job::Finish => {

@@ -53,8 +53,13 @@ static STOP: AtomicBool = AtomicBool::new(false);
 /// Makes SIGINT and SIGTERM finish the current step, checkpoint and exit (preemptible
 /// machines send SIGTERM).
 pub fn stop_on_signals() {
-    // A second installation (several runs in one process) keeps the first handler.
-    let _ = ctrlc::set_handler(|| STOP.store(true, Ordering::SeqCst));
+    // A second installation (several runs in one process) keeps the first handler. A second
+    // signal ends the process at once, for a run stuck in a step or an upload.
+    let _ = ctrlc::set_handler(|| {
+        if STOP.swap(true, Ordering::SeqCst) {
+            std::process::exit(130);
+        }
+    });
 }
 
 /// Prepares a new run folder: refuses one with checkpoints, writes the resolved config.
@@ -139,16 +144,12 @@ pub fn run<B: AutodiffBackend>(
             (TrainState::new(model, &cfg.train), progress)
         }
         Start::Resume => {
-            let (found, bad) = run.latest_verified()?;
-            for e in bad {
-                eprintln!("warning: skipping a damaged checkpoint: {e}");
-            }
-            let Some(checkpoint) = found else {
-                bail!(
+            let checkpoint = newest_verified(&run)?.with_context(|| {
+                format!(
                     "{}: no complete checkpoint to resume from",
                     run_dir.display()
-                );
-            };
+                )
+            })?;
             let loaded = trainer_state::load(&checkpoint, &cfg.model, &cfg.train, device)?;
             eprintln!("resuming {} from step {}", run_dir.display(), loaded.1.step);
             loaded
@@ -291,6 +292,33 @@ pub fn run<B: AutodiffBackend>(
         iterations: cfg.train.iterations,
         interrupted: false,
     })
+}
+
+/// The newest checkpoint that verifies. Damaged newer ones are reported and renamed aside
+/// (`.step-N.damaged`), so retention never counts them among the checkpoints to keep.
+fn newest_verified(run: &RunDir) -> Result<Option<ugatit_model::checkpoint::Checkpoint>> {
+    for c in run.checkpoints()?.into_iter().rev() {
+        match c.verify() {
+            Ok(()) => return Ok(Some(c)),
+            Err(e) => {
+                let aside = c.dir.with_file_name(format!(
+                    ".{}.damaged",
+                    c.dir
+                        .file_name()
+                        .map(|n| n.to_string_lossy().to_string())
+                        .unwrap_or_default()
+                ));
+                eprintln!(
+                    "warning: skipping a damaged checkpoint (moved to {}): {e}",
+                    aside.display()
+                );
+                let _ = std::fs::remove_dir_all(&aside);
+                std::fs::rename(&c.dir, &aside)
+                    .with_context(|| format!("cannot move {} aside", c.dir.display()))?;
+            }
+        }
+    }
+    Ok(None)
 }
 
 /// The six networks from `path` (any full-model format), which must fit `cfg.model`.

@@ -258,14 +258,38 @@ fn a_checkpoint_without_its_latest_marker_is_never_used() {
         std::fs::read(cache.join("checkpoints/step-00000002/nets.safetensors")).unwrap(),
         b"two"
     );
-    remote.prune(&[2]).unwrap();
+    // Retention on the bucket's own listing: the newest, milestones and `latest` stay.
+    for step in [4, 6] {
+        let dir = tmp.path().join(format!("checkpoints/step-{step:08}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("nets.safetensors"), b"later").unwrap();
+        remote
+            .upload_checkpoint(&ugatit_model::checkpoint::Checkpoint { step, dir }, &|_| ())
+            .unwrap();
+    }
+    remote
+        .put_bytes("latest", b"step-00000002".to_vec())
+        .unwrap();
+    remote.prune(1, 4).unwrap();
     let left: Vec<String> = remote
         .list("checkpoints")
         .unwrap()
         .into_iter()
         .map(|(k, _)| k)
         .collect();
-    assert_eq!(left, ["checkpoints/step-00000002/nets.safetensors"]);
+    let steps: Vec<&str> = left.iter().map(|k| &k[12..25]).collect();
+    assert_eq!(steps, ["step-00000002", "step-00000004", "step-00000006"]);
+    remote
+        .put_bytes("latest", b"step-00000006".to_vec())
+        .unwrap();
+    remote.prune(1, 0).unwrap();
+    let left: Vec<String> = remote
+        .list("checkpoints")
+        .unwrap()
+        .into_iter()
+        .map(|(k, _)| k)
+        .collect();
+    assert_eq!(left, ["checkpoints/step-00000006/nets.safetensors"]);
 }
 
 #[test]
@@ -283,5 +307,9 @@ fn bucket_urls_are_checked() {
         }
     }
     let cache = cache_folder("gs://bucket/runs/a", Some(Path::new("/c")));
-    assert_eq!(cache, Path::new("/c/gs___bucket_runs_a"));
+    assert!(cache.starts_with("/c") && cache.to_string_lossy().contains("gs___bucket_runs_a-"));
+    assert_ne!(
+        cache_folder("s3://b/x_y", None),
+        cache_folder("s3://b/x/y", None)
+    );
 }

@@ -113,8 +113,9 @@ impl Stream {
             std::thread::spawn(move || loop {
                 let k = counter.fetch_add(1, Ordering::SeqCst);
                 let path = domain.candidate(seed, k);
-                let item = decode_rgb(path)
-                    .map(|img| {
+                // A decoder that panics on a hostile file fails that candidate, not the run.
+                let item = std::panic::catch_unwind(|| {
+                    decode_rgb(path).map(|img| {
                         transform(
                             &img,
                             size,
@@ -122,7 +123,9 @@ impl Stream {
                             &mut SplitMix64::for_stream(&[seed, k, 0xa06]),
                         )
                     })
-                    .map_err(|e| (path.to_path_buf(), e));
+                })
+                .unwrap_or_else(|_| Err("the decoder crashed on this file".into()))
+                .map_err(|e| (path.to_path_buf(), e));
                 if tx.send((k, item)).is_err() {
                     break;
                 }
@@ -146,7 +149,6 @@ impl Stream {
     /// The next usable image. A file that fails is reported once through `warn` and skipped;
     /// a whole pass of failures means the folder has no usable image.
     pub fn next_image(&mut self, warn: Warn) -> Result<RgbImage, DataError> {
-        let mut failures_in_a_row = 0;
         loop {
             let item = loop {
                 if let Some(item) = self.received.remove(&self.next) {
@@ -171,8 +173,9 @@ impl Stream {
                         self.skipped += 1;
                         warn(&path, &reason);
                     }
-                    failures_in_a_row += 1;
-                    if failures_in_a_row >= self.domain.files.len() {
+                    // Every distinct file has failed (a run of failures may repeat files
+                    // across passes, so it proves nothing by itself).
+                    if self.warned.len() >= self.domain.files.len() {
                         return Err(DataError::NoUsable {
                             dir: self.domain.dir.clone(),
                             count: self.domain.files.len(),
