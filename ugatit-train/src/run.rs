@@ -1,6 +1,7 @@
 //! A training run: starting or resuming it in a run folder, the loop around the step, and
 //! everything it records (checkpoints, metrics, TensorBoard, sample grids).
 
+use std::collections::BTreeSet;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -17,7 +18,9 @@ use ugatit_model::weights::{read_tensors, Contents};
 use ugatit_model::Ugatit;
 
 use crate::config::Config;
-use crate::data::{decode_rgb, list_images, push_planar, transform, Domain, Stream};
+use crate::data::{
+    decode_rgb, list_images, push_planar, transform, Domain, Stream, StreamSettings,
+};
 use crate::log::{EventWriter, MetricsFile};
 use crate::sample::grid;
 use crate::schedule::lr_at;
@@ -140,6 +143,7 @@ pub fn run<B: AutodiffBackend>(
                 step: 0,
                 data_position: [0, 0],
                 skipped_images: 0,
+                skipped_files: Vec::new(),
             };
             (TrainState::new(model, &cfg.train), progress)
         }
@@ -161,25 +165,25 @@ pub fn run<B: AutodiffBackend>(
     let size = cfg.model.img_size as u32;
     let seed = cfg.train.seed;
     let (workers, augment) = (cfg.data.workers, cfg.train.augment);
-    let mut stream_a = Stream::start(
-        domain_a,
-        seed ^ 0xa,
+    let settings = |domain_seed: u64| StreamSettings {
+        seed: seed ^ domain_seed,
         size,
         augment,
-        progress.data_position[0],
         workers,
-        PREFETCH,
-    );
-    let mut stream_b = Stream::start(
-        domain_b,
-        seed ^ 0xb,
-        size,
-        augment,
-        progress.data_position[1],
-        workers,
-        PREFETCH,
-    );
-    let mut skipped = progress.skipped_images;
+        prefetch: PREFETCH,
+    };
+    // Files already known bad are not reported or counted again.
+    let known_bad = |domain: &Domain| -> BTreeSet<PathBuf> {
+        progress
+            .skipped_files
+            .iter()
+            .filter(|f| f.starts_with(&domain.dir))
+            .cloned()
+            .collect()
+    };
+    let (bad_a, bad_b) = (known_bad(&domain_a), known_bad(&domain_b));
+    let mut stream_a = Stream::start(domain_a, &settings(0xa), progress.data_position[0], bad_a);
+    let mut stream_b = Stream::start(domain_b, &settings(0xb), progress.data_position[1], bad_b);
     let mut warn = |path: &Path, reason: &str| {
         eprintln!("warning: {}: skipped ({reason})", path.display());
     };
@@ -221,7 +225,7 @@ pub fn run<B: AutodiffBackend>(
         if step % cfg.log.every == 0 || step == end || interrupted {
             let secs = window.0.elapsed().as_secs_f64() / f64::from(window.1);
             window = (Instant::now(), 0);
-            let now_skipped = skipped + stream_a.skipped + stream_b.skipped;
+            let now_skipped = stream_a.skipped().len() + stream_b.skipped().len();
             let mut values: Vec<(&str, f64)> = vec![("lr", lr)];
             values.extend(
                 LOSS_NAMES
@@ -255,14 +259,18 @@ pub fn run<B: AutodiffBackend>(
             samples.write(&state, run_dir, step, events.as_mut())?;
         }
         if step % cfg.checkpoint.every == 0 || step == end || interrupted {
-            skipped += stream_a.skipped + stream_b.skipped;
-            stream_a.skipped = 0;
-            stream_b.skipped = 0;
+            let skipped_files: Vec<PathBuf> = stream_a
+                .skipped()
+                .iter()
+                .chain(stream_b.skipped())
+                .cloned()
+                .collect();
             let progress = Progress {
                 format_version: TRAINER_FORMAT_VERSION,
                 step,
                 data_position: [stream_a.position(), stream_b.position()],
-                skipped_images: skipped,
+                skipped_images: skipped_files.len(),
+                skipped_files,
             };
             let staged = run.begin_checkpoint(step)?;
             trainer_state::save(&staged, &state, &cfg.model, &progress)?;

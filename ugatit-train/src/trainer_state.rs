@@ -37,6 +37,9 @@ pub struct Progress {
     pub data_position: [u64; 2],
     /// Undecodable files met so far.
     pub skipped_images: usize,
+    /// Those files, so a resumed run reports and counts each only once.
+    #[serde(default)]
+    pub skipped_files: Vec<std::path::PathBuf>,
 }
 
 fn recorder() -> BinFileRecorder<FullPrecisionSettings> {

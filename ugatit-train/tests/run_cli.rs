@@ -289,9 +289,17 @@ fn undecodable_images_are_skipped_and_counted() {
             "one warning for {name}: {stderr}"
         );
     }
-    let last = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
-    let last: serde_json::Value = serde_json::from_str(last.lines().last().unwrap()).unwrap();
-    assert_eq!(last["skipped_images"], 4.0);
+    let last = || -> serde_json::Value {
+        let text = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+        serde_json::from_str(text.lines().last().unwrap()).unwrap()
+    };
+    assert_eq!(last()["skipped_images"], 4.0);
+    // A resumed run knows them: no new warnings, the same count.
+    let out = train(&["resume", "--set", "train.iterations=12"], &run).success();
+    let stderr = String::from_utf8_lossy(&out.get_output().stderr).to_string();
+    assert!(!stderr.contains("skipped ("), "{stderr}");
+    assert_eq!(last()["step"], 12);
+    assert_eq!(last()["skipped_images"], 4.0);
 }
 
 #[test]

@@ -80,6 +80,18 @@ fn shuffle(v: &mut [usize], rng: &mut SplitMix64) {
 /// A decoded, transformed candidate, or why its file was skipped.
 type Candidate = (u64, Result<RgbImage, (PathBuf, String)>);
 
+/// How a stream decodes and augments.
+#[derive(Debug, Clone, Copy)]
+pub struct StreamSettings {
+    pub seed: u64,
+    pub size: u32,
+    pub augment: bool,
+    /// Decoding threads.
+    pub workers: usize,
+    /// Candidates decoded ahead of use.
+    pub prefetch: usize,
+}
+
 /// The stream of one domain: worker threads decode and augment candidates ahead of use; the
 /// consumer takes them in index order, skipping files that fail to decode.
 pub struct Stream {
@@ -87,9 +99,8 @@ pub struct Stream {
     next: u64,
     received: BTreeMap<u64, Result<RgbImage, (PathBuf, String)>>,
     rx: Receiver<Candidate>,
-    warned: BTreeSet<PathBuf>,
-    /// Files skipped so far (each counted once).
-    pub skipped: usize,
+    /// Files that failed to decode (each reported and counted once, across resumes too).
+    skipped: BTreeSet<PathBuf>,
 }
 
 /// What a caller is told about skipped files.
@@ -99,13 +110,17 @@ impl Stream {
     /// Starts `workers` threads producing candidates from index `start`.
     pub fn start(
         domain: Domain,
-        seed: u64,
-        size: u32,
-        augment: bool,
+        settings: &StreamSettings,
         start: u64,
-        workers: usize,
-        prefetch: usize,
+        known_bad: BTreeSet<PathBuf>,
     ) -> Self {
+        let StreamSettings {
+            seed,
+            size,
+            augment,
+            workers,
+            prefetch,
+        } = *settings;
         let (tx, rx) = sync_channel::<Candidate>(prefetch.max(1));
         let counter = Arc::new(AtomicU64::new(start));
         for _ in 0..workers.max(1) {
@@ -136,9 +151,13 @@ impl Stream {
             next: start,
             received: BTreeMap::new(),
             rx,
-            warned: BTreeSet::new(),
-            skipped: 0,
+            skipped: known_bad,
         }
+    }
+
+    /// The files skipped so far (a checkpoint saves them, so a resumed run reports each once).
+    pub fn skipped(&self) -> &BTreeSet<PathBuf> {
+        &self.skipped
     }
 
     /// Index of the next candidate: the data-order position a checkpoint saves.
@@ -169,13 +188,12 @@ impl Stream {
             match item {
                 Ok(img) => return Ok(img),
                 Err((path, reason)) => {
-                    if self.warned.insert(path.clone()) {
-                        self.skipped += 1;
+                    if self.skipped.insert(path.clone()) {
                         warn(&path, &reason);
                     }
                     // Every distinct file has failed (a run of failures may repeat files
                     // across passes, so it proves nothing by itself).
-                    if self.warned.len() >= self.domain.files.len() {
+                    if self.skipped.len() >= self.domain.files.len() {
                         return Err(DataError::NoUsable {
                             dir: self.domain.dir.clone(),
                             count: self.domain.files.len(),
