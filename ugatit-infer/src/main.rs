@@ -123,6 +123,9 @@ fn main() -> ExitCode {
             dtype,
         } => export_generator(&model, direction, &output, format, dtype)
             .map(|done| {
+                for e in &done.skipped {
+                    eprintln!("warning: skipping a damaged checkpoint: {e}");
+                }
                 println!(
                     "wrote the {direction} generator to {} ({:.1} MiB)",
                     output.display(),

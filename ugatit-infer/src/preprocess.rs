@@ -3,7 +3,6 @@
 use std::path::Path;
 
 use burn::prelude::*;
-use burn::tensor::TensorData;
 use image::imageops::FilterType;
 use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
 use ugatit_model::pixels::{planar_to_rgb8, rgb8_to_planar};
@@ -70,24 +69,6 @@ pub fn push_region(image: &RgbImage, region: Region, size: u32, out: &mut Vec<f3
         image::imageops::resize(&cropped, size, size, RESIZE_FILTER)
     };
     rgb8_to_planar(square.as_raw(), out);
-}
-
-/// `[1, 3, size, size]` in [-1, 1] from a whole image (stretched to a square).
-pub fn to_tensor<B: Backend>(
-    image: &DynamicImage,
-    size: usize,
-    device: &B::Device,
-) -> Tensor<B, 4> {
-    let rgb = image.to_rgb8();
-    let whole = Region {
-        x: 0,
-        y: 0,
-        width: rgb.width(),
-        height: rgb.height(),
-    };
-    let mut planar = Vec::with_capacity(3 * size * size);
-    push_region(&rgb, whole, size as u32, &mut planar);
-    Tensor::from_data(TensorData::new(planar, [1, 3, size, size]), device)
 }
 
 /// The `index`-th image of a `[batch, 3, h, w]` tensor in [-1, 1] as 8-bit RGB.

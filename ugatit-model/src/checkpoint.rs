@@ -86,6 +86,14 @@ impl Checkpoint {
         self.dir.join(CHECKPOINT_FILE)
     }
 
+    /// The format version its manifest records, if the manifest is readable.
+    pub fn format_version(&self) -> Option<u32> {
+        let text = std::fs::read_to_string(self.dir.join(MANIFEST_FILE)).ok()?;
+        serde_json::from_str::<Manifest>(&text)
+            .ok()
+            .map(|m| m.format_version)
+    }
+
     /// Checks the format version and every file against the manifest.
     pub fn verify(&self) -> Result<(), WeightsError> {
         let manifest_path = self.dir.join(MANIFEST_FILE);

@@ -53,6 +53,8 @@ pub struct Exported {
     pub config: ModelConfig,
     pub step: Option<u64>,
     pub bytes: u64,
+    /// Damaged checkpoints of a run folder that were passed over for an older one.
+    pub skipped: Vec<String>,
 }
 
 /// Exports the `direction` generator of any model path (run folder, checkpoint, official
@@ -101,6 +103,7 @@ pub fn export_generator(
         config: loaded.config,
         step: loaded.step,
         bytes,
+        skipped: loaded.skipped,
     })
 }
 

@@ -3,7 +3,7 @@
 use std::path::Path;
 
 use anyhow::Result;
-use ugatit_model::checkpoint::{RunDir, MANIFEST_FILE};
+use ugatit_model::checkpoint::RunDir;
 use ugatit_model::read_tensors;
 use ugatit_model::weights::safetensors_file::FORMAT_VERSION;
 use ugatit_model::weights::{Contents, SourceFormat};
@@ -25,14 +25,8 @@ pub fn run(path: &Path) -> Result<()> {
                 human(dir_size(&c.dir))
             );
         }
-        if let Some(c) = all.last() {
-            let manifest = std::fs::read_to_string(c.dir.join(MANIFEST_FILE)).unwrap_or_default();
-            let version = serde_json::from_str::<serde_json::Value>(&manifest)
-                .ok()
-                .and_then(|m| m["format_version"].as_u64());
-            if let Some(v) = version {
-                println!("checkpoint format version: {v}");
-            }
+        if let Some(v) = all.last().and_then(|c| c.format_version()) {
+            println!("checkpoint format version: {v}");
         }
     }
     let t = read_tensors(path)?;

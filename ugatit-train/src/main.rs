@@ -319,26 +319,26 @@ fn export(
     format: ExportFormat,
     dtype: StoreDtype,
 ) -> Result<()> {
-    let run = RunDir::new(run_dir);
-    let checkpoint = match step {
-        Some(s) => run
-            .checkpoints()?
-            .into_iter()
-            .find(|c| c.step == s)
-            .with_context(|| format!("{}: no checkpoint of step {s}", run_dir.display()))?,
-        None => {
-            let (found, bad) = run.latest_verified()?;
-            for e in bad {
-                eprintln!("warning: skipping a damaged checkpoint: {e}");
-            }
-            found.with_context(|| format!("{}: no complete checkpoint", run_dir.display()))?
+    // Without --step, export_generator resolves the run's newest verified checkpoint itself.
+    let source = match step {
+        Some(s) => {
+            let checkpoint = RunDir::new(run_dir)
+                .checkpoints()?
+                .into_iter()
+                .find(|c| c.step == s)
+                .with_context(|| format!("{}: no checkpoint of step {s}", run_dir.display()))?;
+            checkpoint.verify()?;
+            checkpoint.file()
         }
+        None => run_dir.to_path_buf(),
     };
-    checkpoint.verify()?;
-    let done = export_generator(&checkpoint.file(), direction, output, format, dtype)?;
+    let done = export_generator(&source, direction, output, format, dtype)?;
+    for e in &done.skipped {
+        eprintln!("warning: skipping a damaged checkpoint: {e}");
+    }
     println!(
         "wrote the {direction} generator of step {} to {} ({:.1} MiB)",
-        checkpoint.step,
+        done.step.map_or("?".to_string(), |s| s.to_string()),
         output.display(),
         done.bytes as f64 / (1 << 20) as f64
     );

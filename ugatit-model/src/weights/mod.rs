@@ -26,8 +26,6 @@ use crate::nets::{generator_from, split_networks, Direction, Ugatit};
 use crate::tf::checkpoint::{build as tf_build, scope as tf_scope};
 use crate::tf::TfConfig;
 
-use safetensors_file::FileKind;
-
 /// What was found at a model path.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SourceFormat {
@@ -289,15 +287,5 @@ pub(crate) fn keys(path: &Path, cause: KeyError) -> WeightsError {
     WeightsError::Keys {
         path: path.to_path_buf(),
         cause,
-    }
-}
-
-/// The kind recorded in one of our files, as a [`SourceFormat`].
-impl From<FileKind> for SourceFormat {
-    fn from(k: FileKind) -> Self {
-        match k {
-            FileKind::Checkpoint => SourceFormat::Checkpoint,
-            FileKind::Generator => SourceFormat::GeneratorFile,
-        }
     }
 }

@@ -22,8 +22,7 @@ pub fn read(path: &Path) -> Result<LoadedTensors, WeightsError> {
         sd.insert(key, data.convert::<f32>());
     }
     let inferred = infer_any(&sd).map_err(|reason| {
-        let mut found: Vec<&String> = sd.keys().take(4).collect();
-        found.sort();
+        let found: Vec<&String> = sd.keys().take(4).collect();
         WeightsError::not_ugatit(
             path,
             format!(
