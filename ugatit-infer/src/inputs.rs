@@ -5,8 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-/// Extensions searched for in folders (lower case).
-pub const IMAGE_EXTENSIONS: [&str; 6] = ["jpg", "jpeg", "png", "webp", "bmp", "tiff"];
+use ugatit_io::list_images;
 
 /// The format results are written in.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
@@ -34,24 +33,6 @@ pub struct Job {
     pub output: PathBuf,
 }
 
-fn is_image(path: &Path) -> bool {
-    path.extension()
-        .map(|e| e.to_string_lossy().to_ascii_lowercase())
-        .is_some_and(|e| IMAGE_EXTENSIONS.contains(&e.as_str()))
-}
-
-fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> std::io::Result<()> {
-    for entry in std::fs::read_dir(dir)? {
-        let path = entry?.path();
-        if path.is_dir() {
-            walk(&path, found)?;
-        } else if is_image(&path) {
-            found.push(path);
-        }
-    }
-    Ok(())
-}
-
 /// Plans every output. Fails (naming them) when two inputs would write the same file or a
 /// pattern matches nothing; a missing file is kept, to fail on its own when read.
 pub fn plan(
@@ -65,9 +46,7 @@ pub fn plan(
     for arg in inputs {
         let path = PathBuf::from(arg);
         if path.is_dir() {
-            let mut files = Vec::new();
-            walk(&path, &mut files).map_err(|e| format!("{arg}: {e}"))?;
-            files.sort();
+            let files = list_images(&path).map_err(|e| format!("{arg}: {e}"))?;
             for f in files {
                 let rel = f.strip_prefix(&path).unwrap_or(&f).with_extension(ext);
                 jobs.push(Job {

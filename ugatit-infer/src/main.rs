@@ -10,10 +10,13 @@ use burn::prelude::*;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use ugatit_infer::inputs::{heatmap_path, plan, refusal, Format, Job};
-use ugatit_infer::preprocess::read_rgb;
 use ugatit_infer::{Crop, Options, Translator};
-use ugatit_model::export::{export_generator, ExportFormat, StoreDtype};
-use ugatit_model::{DeviceChoice, Direction};
+use ugatit_io::device::{run_on, DeviceWork};
+use ugatit_io::read_rgb;
+use ugatit_io::timing::{peak_rss_mb, time_runs, warmup_runs};
+use ugatit_io::DeviceChoice;
+use ugatit_model::Direction;
+use ugatit_store::export::{export_generator, ExportFormat, StoreDtype};
 
 #[derive(Parser)]
 #[command(
@@ -114,7 +117,9 @@ struct TranslateArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Translate(args) => on_device(args.device, Work::Translate(&args)),
+        Command::Translate(args) => DeviceChoice::resolve(args.device)
+            .map_err(Into::into)
+            .and_then(|device| on_device(device, Work::Translate(&args))),
         Command::Export {
             model,
             direction,
@@ -141,16 +146,21 @@ fn main() -> ExitCode {
             size,
             repeat,
             device,
-        } => on_device(
-            device,
-            Work::Bench {
-                model: &model,
-                direction,
-                batch: batch.max(1),
-                size,
-                repeat: repeat.max(1),
-            },
-        ),
+        } => DeviceChoice::resolve(device)
+            .map_err(Into::into)
+            .and_then(|device| {
+                on_device(
+                    device,
+                    Work::Bench {
+                        model: &model,
+                        direction,
+                        batch: batch.max(1),
+                        size,
+                        repeat: repeat.max(1),
+                        device_name: device,
+                    },
+                )
+            }),
     };
     match result {
         Ok(code) => code,
@@ -170,10 +180,12 @@ enum Work<'a> {
         batch: usize,
         size: Option<usize>,
         repeat: usize,
+        device_name: DeviceChoice,
     },
 }
 
-impl Work<'_> {
+impl DeviceWork for Work<'_> {
+    type Output = Result<ExitCode>;
     fn run<B: Backend>(self, device: &B::Device) -> Result<ExitCode> {
         match self {
             Work::Translate(args) => translate::<B>(args, device),
@@ -183,24 +195,15 @@ impl Work<'_> {
                 batch,
                 size,
                 repeat,
-            } => bench::<B>(model, direction, batch, size, repeat, device),
+                device_name,
+            } => bench::<B>(model, direction, batch, size, repeat, device_name, device),
         }
     }
 }
 
 /// Runs `work` on the chosen device's backend.
-fn on_device(choice: Option<DeviceChoice>, work: Work) -> Result<ExitCode> {
-    let device = choice.unwrap_or(DeviceChoice::best(cfg!(feature = "cuda")));
-    match device {
-        DeviceChoice::Cpu => work.run::<ugatit_model::Cpu>(&Default::default()),
-        #[cfg(feature = "cuda")]
-        DeviceChoice::Cuda(i) => work.run::<burn_cuda::Cuda>(&burn_cuda::CudaDevice::new(i)),
-        #[cfg(not(feature = "cuda"))]
-        DeviceChoice::Cuda(_) => bail!(
-            "--device {device}: this ugatit-infer was built without CUDA support \
-             (rebuild with `cargo build --release --features cuda`)"
-        ),
-    }
+fn on_device(device: DeviceChoice, work: Work) -> Result<ExitCode> {
+    run_on(device, work)?
 }
 
 /// Translates every input, reporting each bad one on its own line and going on with the rest;
@@ -318,13 +321,31 @@ fn write(job: &Job, out: &ugatit_infer::Output) -> Result<()> {
     Ok(())
 }
 
-/// Prints the median images per second of `repeat` batches after one warm-up batch.
+/// One `bench` result, printed as a JSON line.
+#[derive(serde::Serialize)]
+struct BenchReport {
+    model: String,
+    direction: String,
+    device: String,
+    light: bool,
+    size: usize,
+    ch: usize,
+    n_res: usize,
+    batch: usize,
+    median_s: f64,
+    min_s: f64,
+    images_per_s: f64,
+    peak_rss_mb: f64,
+}
+
+/// Prints the median images per second of `repeat` batches after the warm-up batches.
 fn bench<B: Backend>(
     model: &Path,
     direction: Direction,
     batch: usize,
     size: Option<usize>,
     repeat: usize,
+    device_name: DeviceChoice,
     device: &B::Device,
 ) -> Result<ExitCode> {
     let t = Translator::<B>::load(model, direction, size, device)?;
@@ -334,24 +355,25 @@ fn bench<B: Backend>(
         burn::tensor::Distribution::Uniform(-1.0, 1.0),
         device,
     );
-    let mut times = Vec::new();
-    for i in 0..=repeat {
-        let start = Instant::now();
+    // Reading the result back waits for the device.
+    let timing = time_runs(warmup_runs(device_name), repeat, || {
         let _ = t.forward(x.clone()).image.into_data();
-        if i > 0 {
-            times.push(start.elapsed().as_secs_f64());
-        }
-    }
-    times.sort_by(f64::total_cmp);
-    let median = times[times.len() / 2];
+    });
     let c = t.config();
-    println!(
-        "{{\"model\":{:?},\"light\":{},\"size\":{s},\"ch\":{},\"n_res\":{},\"batch\":{batch},\"median_s\":{median:.6},\"images_per_s\":{:.3}}}",
-        model.display().to_string(),
-        c.light,
-        c.ch,
-        c.n_res,
-        batch as f64 / median
-    );
+    let report = BenchReport {
+        model: model.display().to_string(),
+        direction: direction.to_string(),
+        device: device_name.to_string(),
+        light: c.light,
+        size: s,
+        ch: c.ch,
+        n_res: c.n_res,
+        batch,
+        median_s: timing.median_s,
+        min_s: timing.min_s,
+        images_per_s: batch as f64 / timing.median_s,
+        peak_rss_mb: peak_rss_mb(),
+    };
+    println!("{}", serde_json::to_string(&report)?);
     Ok(ExitCode::SUCCESS)
 }

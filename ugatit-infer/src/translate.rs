@@ -4,7 +4,7 @@
 //! # use ugatit_infer::{Translator, Options, Crop};
 //! # use ugatit_model::{Cpu, Direction};
 //! let t = Translator::<Cpu>::load("run/".as_ref(), Direction::A2B, None, &Default::default())?;
-//! let selfie = ugatit_infer::preprocess::read_rgb("me.jpg".as_ref(), 50_000_000)?;
+//! let selfie = ugatit_io::read_rgb("me.jpg".as_ref(), 50_000_000)?;
 //! let options = Options { crop: Crop::Auto { fallback_center: true }, ..Default::default() };
 //! let anime = t.translate(&selfie, &options)?;
 //! anime.image.save("me-anime.png")?;
@@ -16,15 +16,14 @@ use std::path::Path;
 use burn::prelude::*;
 use burn::tensor::TensorData;
 use image::imageops;
-use image::{GrayImage, RgbImage};
-use ugatit_model::pixels::{jet, normalise_heatmap};
-use ugatit_model::{
-    load_generator, Direction, GeneratorOutput, LoadedGenerator, ModelConfig, WeightsError,
-};
+use image::RgbImage;
+use ugatit_io::pixels::{heatmap_image, to_image, RESIZE_FILTER};
+use ugatit_model::{Direction, GeneratorOutput, ModelConfig};
+use ugatit_store::{load_generator, LoadedGenerator, WeightsError};
 
 use crate::crop::{Crop, CropError, Region};
 use crate::face::FaceFinder;
-use crate::preprocess::{push_region, to_image, RESIZE_FILTER};
+use crate::preprocess::push_region;
 
 /// A size the model cannot translate at.
 #[derive(Debug, thiserror::Error)]
@@ -168,7 +167,7 @@ impl<B: Backend> Translator<B> {
                     image = imageops::resize(&image, ow, oh, RESIZE_FILTER);
                 }
                 let heatmap = heat.as_ref().map(|h| {
-                    colour_heatmap(
+                    heatmap_image(
                         &h[k * hh * hw..(k + 1) * hh * hw],
                         hw as u32,
                         hh as u32,
@@ -194,15 +193,6 @@ impl<B: Backend> Translator<B> {
             })
             .collect()
     }
-}
-
-/// A heatmap normalised as the official `cam()`, resized to `ow` x `oh`, coloured jet.
-fn colour_heatmap(values: &[f32], w: u32, h: u32, ow: u32, oh: u32) -> RgbImage {
-    let grey = GrayImage::from_raw(w, h, normalise_heatmap(values)).unwrap_or_default();
-    let big = imageops::resize(&grey, ow, oh, RESIZE_FILTER);
-    RgbImage::from_fn(ow, oh, |x, y| {
-        image::Rgb(jet(f32::from(big.get_pixel(x, y)[0]) / 255.0))
-    })
 }
 
 /// The size to translate at: any multiple of 4 for a light generator, the trained size for a

@@ -6,14 +6,14 @@ use burn::prelude::*;
 use image::RgbImage;
 use ugatit_infer::crop::Region;
 use ugatit_infer::face::FaceFinder;
-use ugatit_infer::preprocess::read_rgb;
 use ugatit_infer::{Crop, Options, Translator};
-use ugatit_model::export::{export_generator, ExportFormat, StoreDtype};
+use ugatit_io::read_rgb;
 use ugatit_model::{Cpu, Direction};
+use ugatit_store::export::{export_generator, ExportFormat, StoreDtype};
 
 fn model_fixture(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../ugatit-model/tests/fixtures")
+        .join("../ugatit-store/tests/fixtures")
         .join(path)
 }
 

@@ -3,8 +3,8 @@
 use burn::prelude::*;
 
 use crate::generator::{Generator, GeneratorOutput};
+use crate::params::StateDict;
 use crate::tf::TfGenerator;
-use crate::weights::StateDict;
 
 /// The architecture a generator file or checkpoint holds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]

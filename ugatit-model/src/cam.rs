@@ -6,8 +6,9 @@ use burn::prelude::*;
 use burn::tensor::activation::{leaky_relu, relu};
 
 use crate::layers::{Conv, Linear};
+use crate::params::{ParamSource, StateWriter};
 use crate::spectral_norm::{Mode, SnLinear};
-use crate::weights::{KeyError, ParamSource, StateWriter};
+use crate::KeyError;
 
 /// What a CAM block gives: the attended features, the two CAM logits and the heatmap.
 #[derive(Debug, Clone)]

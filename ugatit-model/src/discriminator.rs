@@ -5,8 +5,9 @@ use burn::tensor::activation::leaky_relu;
 
 use crate::cam::SnCam;
 use crate::layers::reflect_pad;
+use crate::params::{ParamSource, StateWriter};
 use crate::spectral_norm::{Mode, SnConv};
-use crate::weights::{KeyError, ParamSource, StateWriter};
+use crate::KeyError;
 
 /// What a discriminator returns.
 #[derive(Debug, Clone)]

@@ -9,9 +9,10 @@ use crate::cam::Cam;
 use crate::config::ModelConfig;
 use crate::layers::{reflect_pad, Conv, Linear};
 use crate::norm::{instance_norm, Iln};
+use crate::params::{ParamSource, StateWriter};
 use crate::resnet_ada_iln_block::ResnetAdaIlnBlock;
 use crate::resnet_block::ResnetBlock;
-use crate::weights::{KeyError, ParamSource, StateWriter};
+use crate::KeyError;
 
 /// What the generator returns: the translated image, the CAM logits and the attention heatmap.
 #[derive(Debug, Clone)]

@@ -9,7 +9,8 @@ use burn::tensor::module::conv2d;
 use burn::tensor::ops::{ConvOptions, PadMode};
 
 use crate::init::Init;
-use crate::weights::{KeyError, ParamSource, StateWriter};
+use crate::params::{ParamSource, StateWriter};
+use crate::KeyError;
 
 /// Reflection padding of `p` pixels on every side (`nn.ReflectionPad2d(p)`).
 pub fn reflect_pad<B: Backend>(x: Tensor<B, 4>, p: usize) -> Tensor<B, 4> {

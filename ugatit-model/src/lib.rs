@@ -1,45 +1,42 @@
-//! U-GAT-IT (Kim et al., ICLR 2020) in Burn, faithful to the official UGATIT-pytorch code, and
-//! every way its weights are stored.
+//! U-GAT-IT (Kim et al., ICLR 2020) in Burn: the networks of the paper, faithful to the official
+//! UGATIT-pytorch code, and nothing else (no file formats, no I/O: those are `ugatit-store`'s).
 //!
 //! - Networks: [`Generator`] (full and light), [`Discriminator`] (global and local by depth),
 //!   their blocks ([`norm`], [`cam`], [`spectral_norm`], [`resnet_block`],
-//!   [`resnet_ada_iln_block`]) and the [`loss`]es.
-//! - Storage: [`weights`] (official `.pt`, our safetensors files, shape inference),
-//!   [`checkpoint`] (run folders, atomic checkpoints) and [`export`].
+//!   [`resnet_ada_iln_block`]), the six networks of a model ([`nets`]), the TensorFlow
+//!   generator variant ([`tf`]) and the [`loss`]es.
+//! - [`params`]: how each block reads and writes its tensors under the official
+//!   `state_dict` keys, from and into an in-memory [`StateDict`].
 //!
 //! With the same weights and inputs the networks give the official code's outputs to float32
-//! rounding; the tests check this against fixtures made by the PyTorch reference.
+//! rounding; the storage crate's golden tests check this against fixtures made by the PyTorch
+//! reference.
 
 pub mod any_generator;
 pub mod cam;
-pub mod checkpoint;
 pub mod config;
-pub mod device;
 pub mod discriminator;
-pub mod export;
 pub mod generator;
 pub mod init;
+mod key_error;
 pub mod layers;
 pub mod loss;
 pub mod nets;
 pub mod norm;
-pub mod onnx;
-pub mod pixels;
-pub mod proto;
-pub mod remote;
+pub mod params;
 pub mod resnet_ada_iln_block;
 pub mod resnet_block;
 pub mod spectral_norm;
 pub mod tf;
-pub mod weights;
 
+pub use any_generator::{AnyGenerator, Variant};
 pub use config::{ConfigError, ModelConfig};
-pub use device::DeviceChoice;
 pub use discriminator::{Discriminator, DiscriminatorOutput};
 pub use generator::{Generator, GeneratorOutput};
+pub use key_error::KeyError;
 pub use nets::{Direction, Ugatit, NETWORK_NAMES};
+pub use params::StateDict;
 pub use spectral_norm::Mode;
-pub use weights::{load_generator, load_model, read_tensors, LoadedGenerator, WeightsError};
 
 /// The CPU backend: burn's Flex (multi-threaded, SIMD).
 pub type Cpu = burn::backend::Flex;

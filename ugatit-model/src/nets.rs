@@ -8,7 +8,8 @@ use burn::prelude::*;
 use crate::config::ModelConfig;
 use crate::discriminator::Discriminator;
 use crate::generator::Generator;
-use crate::weights::{check_all_used, KeyError, ParamSource, StateDict, StateWriter};
+use crate::params::{check_all_used, ParamSource, StateDict, StateWriter};
+use crate::KeyError;
 
 /// Translation direction; `A2B` is the official `genA2B` (selfie to anime in selfie2anime).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -214,4 +215,12 @@ pub fn trainable_params<B: Backend, M: Module<B>>(module: &M) -> usize {
     };
     module.visit(&mut counter);
     counter.total
+}
+
+/// The tensors of network `name` from a prefixed state dict, without the prefix.
+pub fn network(sd: &StateDict, name: &str) -> StateDict {
+    let prefix = format!("{name}.");
+    sd.iter()
+        .filter_map(|(k, v)| k.strip_prefix(&prefix).map(|k| (k.to_string(), v.clone())))
+        .collect()
 }

@@ -5,7 +5,8 @@ use burn::tensor::activation::relu;
 
 use crate::layers::{reflect_pad, Conv};
 use crate::norm::AdaIln;
-use crate::weights::{KeyError, ParamSource, StateWriter};
+use crate::params::{ParamSource, StateWriter};
+use crate::KeyError;
 
 /// `x + AdaILN(conv(pad(ReLU(AdaILN(conv(pad(x)))))))`, every AdaILN taking the same gamma and
 /// beta from the generator's MLP.

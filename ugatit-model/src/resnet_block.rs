@@ -5,7 +5,8 @@ use burn::tensor::activation::relu;
 
 use crate::layers::{reflect_pad, Conv};
 use crate::norm::instance_norm;
-use crate::weights::{KeyError, ParamSource, StateWriter};
+use crate::params::{ParamSource, StateWriter};
+use crate::KeyError;
 
 /// `x + IN(conv(pad(ReLU(IN(conv(pad(x)))))))` with 3x3 convolutions; its keys are
 /// `conv_block.1.weight` and `conv_block.5.weight` (the official `nn.Sequential` indices).

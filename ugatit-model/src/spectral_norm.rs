@@ -6,7 +6,8 @@ use burn::prelude::*;
 
 use crate::init::Init;
 use crate::layers::conv;
-use crate::weights::{KeyError, ParamSource, StateWriter};
+use crate::params::{ParamSource, StateWriter};
+use crate::KeyError;
 
 /// Whether a spectral-normed forward pass is a training one.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,13 +2,13 @@
 //! training step, as `shared/reference/bench_torch.py` measures PyTorch, printed as the same
 //! JSON fields so the two compare line by line.
 
-use std::time::Instant;
-
 use burn::module::AutodiffModule;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::Distribution;
 use serde::Serialize;
+use ugatit_io::timing::{peak_rss_mb, time_runs, warmup_runs};
+use ugatit_io::DeviceChoice;
 use ugatit_model::Ugatit;
 
 use crate::config::Config;
@@ -38,45 +38,36 @@ pub struct Report {
     pub peak_rss_mb: f64,
 }
 
-/// Times `repeat` runs after one warm-up run.
+/// Times `repeat` runs after the warm-up runs.
 pub fn run<B: AutodiffBackend>(
     cfg: &Config,
     what: Work,
     repeat: usize,
     device: &B::Device,
-    device_name: &str,
+    device_name: DeviceChoice,
 ) -> Report {
     let s = cfg.model.img_size;
     let image = || Tensor::<B, 4>::random([1, 3, s, s], Distribution::Uniform(-1.0, 1.0), device);
     let model = Ugatit::<B>::init(&cfg.model, cfg.train.seed, device);
-    let mut times = Vec::with_capacity(repeat);
-    match what {
+    let warmup = warmup_runs(device_name);
+    let timing = match what {
         Work::Forward => {
             let g = model.gen_a2b.valid();
             let x = image().inner();
-            for i in 0..=repeat {
-                let t = Instant::now();
-                // Reading the result back waits for the device.
+            // Reading the result back waits for the device.
+            time_runs(warmup, repeat, || {
                 let _ = g.forward(x.clone()).image.into_data();
-                if i > 0 {
-                    times.push(t.elapsed().as_secs_f64());
-                }
-            }
+            })
         }
         Work::Step => {
             let mut state = TrainState::new(model, &cfg.train);
             let (a, b) = (image(), image());
-            for i in 0..=repeat {
-                let t = Instant::now();
-                // The step reads its losses back, which waits for the device.
+            // The step reads its losses back, which waits for the device.
+            time_runs(warmup, repeat, || {
                 state.step(a.clone(), b.clone(), cfg.train.lr);
-                if i > 0 {
-                    times.push(t.elapsed().as_secs_f64());
-                }
-            }
+            })
         }
-    }
-    times.sort_by(f64::total_cmp);
+    };
     Report {
         what,
         size: s,
@@ -84,20 +75,8 @@ pub fn run<B: AutodiffBackend>(
         n_res: cfg.model.n_res,
         light: cfg.model.light,
         device: device_name.to_string(),
-        median_s: times[times.len() / 2],
-        min_s: times[0],
+        median_s: timing.median_s,
+        min_s: timing.min_s,
         peak_rss_mb: peak_rss_mb(),
     }
-}
-
-/// The process's peak resident memory (VmHWM), where /proc tells it.
-fn peak_rss_mb() -> f64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("VmHWM:"))
-                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
-        })
-        .map_or(0.0, |kb| kb / 1024.0)
 }

@@ -3,10 +3,10 @@
 use std::path::Path;
 
 use anyhow::Result;
-use ugatit_model::checkpoint::RunDir;
-use ugatit_model::read_tensors;
-use ugatit_model::weights::safetensors_file::FORMAT_VERSION;
-use ugatit_model::weights::{Contents, SourceFormat};
+use ugatit_store::checkpoint::RunDir;
+use ugatit_store::formats::safetensors_file::FORMAT_VERSION;
+use ugatit_store::read_tensors;
+use ugatit_store::{Contents, SourceFormat};
 
 pub fn run(path: &Path) -> Result<()> {
     let run = RunDir::new(path);

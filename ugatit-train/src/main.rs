@@ -4,13 +4,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
-use burn::backend::Autodiff;
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Parser, Subcommand};
-use ugatit_model::checkpoint::RunDir;
-use ugatit_model::export::{export_generator, ExportFormat, StoreDtype};
-use ugatit_model::remote::{cache_folder, is_url, RemoteRun};
-use ugatit_model::{DeviceChoice, Direction};
+use ugatit_io::device::{run_autodiff_on, AutodiffWork};
+use ugatit_io::DeviceChoice;
+use ugatit_model::Direction;
+use ugatit_store::bucket::{cache_folder, is_url, RemoteRun};
+use ugatit_store::checkpoint::RunDir;
+use ugatit_store::export::{export_generator, ExportFormat, StoreDtype};
 use ugatit_train::bench::{self, Work};
 use ugatit_train::config::Config;
 use ugatit_train::mirror::Mirror;
@@ -177,28 +178,15 @@ fn dispatch(command: Command) -> Result<()> {
             device,
         } => {
             let cfg = Config::load(&config, &sets)?;
-            let device = device.unwrap_or(DeviceChoice::best(cfg!(feature = "cuda")));
-            let report = match device {
-                DeviceChoice::Cpu => bench::run::<Autodiff<ugatit_model::Cpu>>(
-                    &cfg,
+            let device = DeviceChoice::resolve(device)?;
+            let report = run_autodiff_on(
+                device,
+                BenchWork {
+                    cfg: &cfg,
                     what,
-                    repeat.max(1),
-                    &Default::default(),
-                    "cpu",
-                ),
-                #[cfg(feature = "cuda")]
-                DeviceChoice::Cuda(i) => bench::run::<Autodiff<burn_cuda::Cuda>>(
-                    &cfg,
-                    what,
-                    repeat.max(1),
-                    &burn_cuda::CudaDevice::new(i),
-                    &device.to_string(),
-                ),
-                #[cfg(not(feature = "cuda"))]
-                DeviceChoice::Cuda(_) => {
-                    bail!("--device {device}: this ugatit-train was built without CUDA support")
-                }
-            };
+                    repeat: repeat.max(1),
+                },
+            )?;
             println!("{}", serde_json::to_string(&report)?);
             Ok(())
         }
@@ -258,38 +246,61 @@ fn on_device(
     if let Some(m) = &mirror {
         m.config();
     }
-    let device = common
-        .device
-        .unwrap_or(DeviceChoice::best(cfg!(feature = "cuda")));
-    let result = match device {
-        DeviceChoice::Cpu => train::<Autodiff<ugatit_model::Cpu>>(
+    let device = DeviceChoice::resolve(common.device)?;
+    let result = run_autodiff_on(
+        device,
+        TrainWork {
             common,
             run_dir,
             cfg,
             start,
-            mirror.as_ref(),
-            &Default::default(),
-        ),
-        #[cfg(feature = "cuda")]
-        DeviceChoice::Cuda(i) => train::<Autodiff<burn_cuda::Cuda>>(
-            common,
-            run_dir,
-            cfg,
-            start,
-            mirror.as_ref(),
-            &burn_cuda::CudaDevice::new(i),
-        ),
-        #[cfg(not(feature = "cuda"))]
-        DeviceChoice::Cuda(_) => Err(anyhow::anyhow!(
-            "--device {device}: this ugatit-train was built without CUDA support \
-             (rebuild with `cargo build --release --features cuda`)"
-        )),
-    };
+            mirror: mirror.as_ref(),
+        },
+    )
+    .map_err(anyhow::Error::from)
+    .and_then(|r| r);
     // Even a failed run's checkpoints and logs reach the bucket.
     if let Some(m) = mirror {
         m.finish();
     }
     result
+}
+
+/// `bench` once the backend is chosen.
+struct BenchWork<'a> {
+    cfg: &'a Config,
+    what: Work,
+    repeat: usize,
+}
+
+impl AutodiffWork for BenchWork<'_> {
+    type Output = bench::Report;
+    fn run<B: AutodiffBackend>(self, device: &B::Device, name: DeviceChoice) -> bench::Report {
+        bench::run::<B>(self.cfg, self.what, self.repeat, device, name)
+    }
+}
+
+/// `train` and `resume` once the backend is chosen.
+struct TrainWork<'a> {
+    common: &'a Common,
+    run_dir: &'a Path,
+    cfg: &'a Config,
+    start: Start,
+    mirror: Option<&'a Mirror>,
+}
+
+impl AutodiffWork for TrainWork<'_> {
+    type Output = Result<()>;
+    fn run<B: AutodiffBackend>(self, device: &B::Device, _name: DeviceChoice) -> Result<()> {
+        train::<B>(
+            self.common,
+            self.run_dir,
+            self.cfg,
+            self.start,
+            self.mirror,
+            device,
+        )
+    }
 }
 
 fn train<B: AutodiffBackend>(

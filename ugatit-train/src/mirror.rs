@@ -8,8 +8,8 @@ use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use ugatit_model::checkpoint::Checkpoint;
-use ugatit_model::remote::{RemoteError, RemoteRun};
+use ugatit_store::bucket::{RemoteError, RemoteRun};
+use ugatit_store::checkpoint::Checkpoint;
 
 /// How often logs and samples are copied up.
 const LOG_INTERVAL: Duration = Duration::from_secs(300);

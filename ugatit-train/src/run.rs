@@ -13,14 +13,13 @@ use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use burn::tensor::TensorData;
 use indicatif::{ProgressBar, ProgressStyle};
-use ugatit_model::checkpoint::RunDir;
-use ugatit_model::weights::{read_tensors, Contents};
+use ugatit_io::image_file::{list_images, read_rgb, DEFAULT_MAX_PIXELS};
 use ugatit_model::Ugatit;
+use ugatit_store::checkpoint::RunDir;
+use ugatit_store::{read_tensors, Contents};
 
 use crate::config::Config;
-use crate::data::{
-    decode_rgb, list_images, push_planar, transform, Domain, Stream, StreamSettings,
-};
+use crate::data::{push_planar, transform, Domain, Stream, StreamSettings};
 use crate::log::{EventWriter, MetricsFile};
 use crate::sample::grid;
 use crate::schedule::lr_at;
@@ -112,7 +111,7 @@ pub fn resumed_config(run_dir: &Path, sets: &[String]) -> Result<Config> {
 
 fn write_config(run_dir: &Path, cfg: &Config) -> Result<()> {
     let path = run_dir.join(CONFIG_FILE);
-    ugatit_model::weights::safetensors_file::write_atomic(&path, cfg.to_toml().as_bytes())?;
+    ugatit_store::atomic::write_atomic(&path, cfg.to_toml().as_bytes())?;
     Ok(())
 }
 
@@ -304,7 +303,7 @@ pub fn run<B: AutodiffBackend>(
 
 /// The newest checkpoint that verifies. Damaged newer ones are reported and renamed aside
 /// (`.step-N.damaged`), so retention never counts them among the checkpoints to keep.
-fn newest_verified(run: &RunDir) -> Result<Option<ugatit_model::checkpoint::Checkpoint>> {
+fn newest_verified(run: &RunDir) -> Result<Option<ugatit_store::checkpoint::Checkpoint>> {
     for c in run.checkpoints()?.into_iter().rev() {
         match c.verify() {
             Ok(()) => return Ok(Some(c)),
@@ -374,7 +373,7 @@ impl<B: AutodiffBackend> SampleSet<B> {
                 if n == SAMPLE_COUNT {
                     break;
                 }
-                if let Ok(img) = decode_rgb(&f) {
+                if let Ok(img) = read_rgb(&f, DEFAULT_MAX_PIXELS) {
                     let img = transform(&img, size, false, &mut ugatit_model::init::SplitMix64(0));
                     push_planar(&img, &mut v);
                     n += 1;

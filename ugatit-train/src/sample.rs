@@ -4,9 +4,8 @@
 //! the image size and coloured with the jet map (the official `cam()`).
 
 use burn::prelude::*;
-use image::imageops::{self, FilterType};
-use image::{GrayImage, RgbImage};
-use ugatit_model::pixels::{self, normalise_heatmap};
+use image::{imageops, RgbImage};
+use ugatit_io::pixels::{heatmap_image, to_image};
 use ugatit_model::Generator;
 
 /// The grid for translating `real` (`[n, 3, S, S]`) with `forward` and back with `backward`.
@@ -54,7 +53,7 @@ impl<B: Backend> Row<B> {
         match self {
             Row::Image(t) => {
                 let n = t.dims()[0];
-                (0..n).map(|i| tile(t.clone(), i)).collect()
+                (0..n).map(|i| to_image(t.clone(), i)).collect()
             }
             Row::Heat(t) => {
                 let [n, _, h, w] = t.dims();
@@ -65,24 +64,9 @@ impl<B: Backend> Row<B> {
                     .unwrap_or_default();
                 v.chunks(h * w)
                     .take(n)
-                    .map(|m| jet(m, w, h, side))
+                    .map(|m| heatmap_image(m, w as u32, h as u32, side, side))
                     .collect()
             }
         }
     }
-}
-
-fn tile<B: Backend>(t: Tensor<B, 4>, i: usize) -> RgbImage {
-    let (w, h, rgb) = ugatit_model::pixels::planar_to_rgb8(t, i);
-    RgbImage::from_raw(w, h, rgb).unwrap_or_default()
-}
-
-/// Bilinear resize of a normalised heatmap to `side`, coloured with the jet map.
-fn jet(values: &[f32], w: usize, h: usize, side: u32) -> RgbImage {
-    let grey =
-        GrayImage::from_raw(w as u32, h as u32, normalise_heatmap(values)).unwrap_or_default();
-    let big = imageops::resize(&grey, side, side, FilterType::Triangle);
-    RgbImage::from_fn(side, side, |x, y| {
-        image::Rgb(pixels::jet(f32::from(big.get_pixel(x, y)[0]) / 255.0))
-    })
 }

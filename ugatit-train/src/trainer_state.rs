@@ -13,10 +13,10 @@ use burn::prelude::Backend;
 use burn::record::{BinFileRecorder, FullPrecisionSettings, PrecisionSettings, Record, Recorder};
 use burn::tensor::backend::AutodiffBackend;
 use serde::{Deserialize, Serialize};
-use ugatit_model::checkpoint::{Checkpoint, StagedCheckpoint};
 use ugatit_model::nets::Ugatit;
-use ugatit_model::weights::{read_tensors, Contents};
 use ugatit_model::ModelConfig;
+use ugatit_store::checkpoint::{Checkpoint, StagedCheckpoint};
+use ugatit_store::{read_tensors, Contents};
 
 use crate::config::TrainConfig;
 use crate::step::TrainState;

@@ -10,8 +10,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use assert_cmd::Command;
-use ugatit_model::checkpoint::RunDir;
-use ugatit_model::remote::{cache_folder, RemoteRun};
+use ugatit_store::bucket::{cache_folder, RemoteRun};
+use ugatit_store::checkpoint::RunDir;
 
 struct Moto {
     child: Child,
@@ -65,7 +65,7 @@ fn moto(bucket: &str) -> Moto {
 }
 
 fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ugatit-model/tests/fixtures")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ugatit-store/tests/fixtures")
 }
 
 fn config(dir: &Path) -> PathBuf {
@@ -190,7 +190,7 @@ fn a_bucket_run_resumes_on_a_fresh_machine_bit_exactly() {
 
     // Any model path may be a bucket run: fetched into the cache, newest checkpoint.
     std::env::set_var("XDG_CACHE_HOME", tmp.path().join("xdg"));
-    let g = ugatit_model::load_generator::<ugatit_model::Cpu>(
+    let g = ugatit_store::load_generator::<ugatit_model::Cpu>(
         Path::new(url),
         ugatit_model::Direction::B2A,
         &Default::default(),
@@ -242,7 +242,7 @@ fn a_checkpoint_without_its_latest_marker_is_never_used() {
         .unwrap();
     remote
         .upload_checkpoint(
-            &ugatit_model::checkpoint::Checkpoint { step: 2, dir },
+            &ugatit_store::checkpoint::Checkpoint { step: 2, dir },
             &|_| (),
         )
         .unwrap();
@@ -264,7 +264,7 @@ fn a_checkpoint_without_its_latest_marker_is_never_used() {
         std::fs::create_dir_all(&dir).unwrap();
         std::fs::write(dir.join("nets.safetensors"), b"later").unwrap();
         remote
-            .upload_checkpoint(&ugatit_model::checkpoint::Checkpoint { step, dir }, &|_| ())
+            .upload_checkpoint(&ugatit_store::checkpoint::Checkpoint { step, dir }, &|_| ())
             .unwrap();
     }
     remote

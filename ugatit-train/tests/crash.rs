@@ -5,10 +5,10 @@
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
-use ugatit_model::checkpoint::RunDir;
+use ugatit_store::checkpoint::RunDir;
 
 fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ugatit-model/tests/fixtures")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ugatit-store/tests/fixtures")
 }
 
 fn copy_dir(from: &Path, to: &Path) {

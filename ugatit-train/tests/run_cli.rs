@@ -3,10 +3,10 @@
 use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
-use ugatit_model::weights::{read_tensors, Contents};
+use ugatit_store::{read_tensors, Contents};
 
 fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ugatit-model/tests/fixtures")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ugatit-store/tests/fixtures")
 }
 
 /// A data folder with two images a domain (from the model fixtures), plus `extra` files.
@@ -107,7 +107,7 @@ fn train(args: &[&str], run: &Path) -> assert_cmd::assert::Assert {
         .assert()
 }
 
-fn nets(run: &Path) -> ugatit_model::weights::StateDict {
+fn nets(run: &Path) -> ugatit_model::StateDict {
     match read_tensors(run).unwrap().contents {
         Contents::Model(sd) => sd,
         Contents::Generator(_) => panic!("not a checkpoint"),
@@ -115,7 +115,7 @@ fn nets(run: &Path) -> ugatit_model::weights::StateDict {
 }
 
 fn latest(run: &Path) -> PathBuf {
-    ugatit_model::checkpoint::RunDir::new(run)
+    ugatit_store::checkpoint::RunDir::new(run)
         .latest()
         .unwrap()
         .unwrap()
@@ -377,7 +377,7 @@ fn sigterm_finishes_the_step_and_checkpoints() {
     let status = child.wait().unwrap();
     assert!(status.success(), "{status}");
     let logged = std::fs::read_to_string(&metrics).unwrap().lines().count() as u64;
-    let ckpt = ugatit_model::checkpoint::RunDir::new(&run)
+    let ckpt = ugatit_store::checkpoint::RunDir::new(&run)
         .latest()
         .unwrap()
         .unwrap();

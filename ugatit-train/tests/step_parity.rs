@@ -1,25 +1,27 @@
 //! Four official training steps from an official `.pt` give the PyTorch reference's losses and
-//! trained image (fixture: ugatit-model/tests/fixtures/full_96_ch4_r2, made with `--steps 4`).
+//! trained image (fixture: ugatit-store/tests/fixtures/full_96_ch4_r2, made with `--steps 4`).
 
 use std::path::PathBuf;
 
 use burn::backend::Autodiff;
 use burn::module::AutodiffModule;
 use burn::prelude::*;
-use ugatit_model::{load_model, Cpu};
+use ugatit_io::read_rgb;
+use ugatit_model::Cpu;
+use ugatit_store::load_model;
 use ugatit_train::config::TrainConfig;
-use ugatit_train::data::{decode_rgb, push_planar};
+use ugatit_train::data::push_planar;
 use ugatit_train::schedule::lr_at;
 use ugatit_train::step::TrainState;
 
 type B = Autodiff<Cpu>;
 
 fn case() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ugatit-model/tests/fixtures/full_96_ch4_r2")
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ugatit-store/tests/fixtures/full_96_ch4_r2")
 }
 
 fn image(path: &str) -> Tensor<B, 4> {
-    let img = decode_rgb(&case().join(path)).unwrap();
+    let img = read_rgb(&case().join(path), u64::MAX).unwrap();
     let mut v = Vec::new();
     push_planar(&img, &mut v);
     let s = img.width() as usize;
@@ -53,7 +55,7 @@ fn four_steps_match_the_reference() {
         }
     }
     let out = state.gens.a2b.valid().forward(a.inner()).image;
-    let (w, h, rgb) = ugatit_model::pixels::planar_to_rgb8(out, 0);
+    let (w, h, rgb) = ugatit_io::pixels::planar_to_rgb8(out, 0);
     let got = image::RgbImage::from_raw(w, h, rgb).unwrap();
     let want = image::open(case().join("expect_trained_a2b.png"))
         .unwrap()

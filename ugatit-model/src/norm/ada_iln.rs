@@ -5,7 +5,8 @@ use burn::prelude::*;
 
 use super::instance_layer_mix;
 use crate::init::Init;
-use crate::weights::{KeyError, ParamSource, StateWriter};
+use crate::params::{ParamSource, StateWriter};
+use crate::KeyError;
 
 /// AdaILN: the instance-layer mix scaled and shifted by gamma and beta computed from the
 /// attention features. Its only parameter is `rho` (`[1, C, 1, 1]`, initialised to 0.9 and

@@ -5,7 +5,8 @@ use burn::prelude::*;
 
 use super::instance_layer_mix;
 use crate::init::Init;
-use crate::weights::{KeyError, ParamSource, StateWriter};
+use crate::params::{ParamSource, StateWriter};
+use crate::KeyError;
 
 /// ILN: the instance-layer mix with its own `rho`, `gamma`, `beta`, each `[1, C, 1, 1]` and
 /// initialised to 0, 1 and 0 as in the official code.

@@ -17,7 +17,8 @@ use super::norm::{AffineInstanceNorm, TfAdaIln, TfIln};
 use crate::generator::GeneratorOutput;
 use crate::init::Init;
 use crate::layers::{reflect_pad, Conv};
-use crate::weights::{KeyError, ParamSource};
+use crate::params::ParamSource;
+use crate::KeyError;
 
 /// The architecture of a TF generator, read from its shapes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

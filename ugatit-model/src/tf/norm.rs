@@ -6,7 +6,8 @@ use burn::prelude::*;
 
 use crate::init::Init;
 use crate::norm::EPS;
-use crate::weights::{KeyError, ParamSource};
+use crate::params::ParamSource;
+use crate::KeyError;
 
 /// `(x - mean) / sqrt(var + eps)` over the trailing dimensions from `from` (2: per channel,
 /// 1: per sample), biased variance.

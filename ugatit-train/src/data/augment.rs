@@ -41,7 +41,7 @@ fn resize(image: &RgbImage, size: u32) -> RgbImage {
 
 /// Appends the image's planes, scaled to [-1, 1], to `out` (channel-first).
 pub fn push_planar(image: &RgbImage, out: &mut Vec<f32>) {
-    ugatit_model::pixels::rgb8_to_planar(image.as_raw(), out);
+    ugatit_io::pixels::rgb8_to_planar(image.as_raw(), out);
 }
 
 #[cfg(test)]

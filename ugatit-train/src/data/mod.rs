@@ -7,10 +7,8 @@
 //! reshuffle every pass); its augmentation draws from a generator seeded with `k`.
 
 mod augment;
-mod decode;
 
 pub use augment::{push_planar, transform};
-pub use decode::{decode_rgb, list_images, IMAGE_EXTENSIONS};
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
@@ -19,6 +17,7 @@ use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::Arc;
 
 use image::RgbImage;
+use ugatit_io::image_file::{list_images, read_rgb, DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS};
 use ugatit_model::init::SplitMix64;
 
 /// A problem with a data folder that stops the run before training.
@@ -130,14 +129,16 @@ impl Stream {
                 let path = domain.candidate(seed, k);
                 // A decoder that panics on a hostile file fails that candidate, not the run.
                 let item = std::panic::catch_unwind(|| {
-                    decode_rgb(path).map(|img| {
-                        transform(
-                            &img,
-                            size,
-                            augment,
-                            &mut SplitMix64::for_stream(&[seed, k, 0xa06]),
-                        )
-                    })
+                    read_rgb(path, DEFAULT_MAX_PIXELS)
+                        .map_err(|e| e.to_string())
+                        .map(|img| {
+                            transform(
+                                &img,
+                                size,
+                                augment,
+                                &mut SplitMix64::for_stream(&[seed, k, 0xa06]),
+                            )
+                        })
                 })
                 .unwrap_or_else(|_| Err("the decoder crashed on this file".into()))
                 .map_err(|e| (path.to_path_buf(), e));

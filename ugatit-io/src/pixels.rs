@@ -3,6 +3,12 @@
 //! `(x * 0.5 + 0.5) * 255` rounded.
 
 use burn::prelude::*;
+use image::imageops::{self, FilterType};
+use image::{GrayImage, RgbImage};
+
+/// The resampling filter, both ways: bilinear (a triangle filter that widens when shrinking,
+/// so downscaling averages like PIL's bilinear resize that torchvision's `Resize` uses).
+pub const RESIZE_FILTER: FilterType = FilterType::Triangle;
 
 /// Appends interleaved 8-bit RGB pixels to `out` as channel-first floats in [-1, 1].
 pub fn rgb8_to_planar(rgb: &[u8], out: &mut Vec<f32>) {
@@ -37,6 +43,22 @@ pub fn planar_to_rgb8<B: Backend>(images: Tensor<B, 4>, index: usize) -> (u32, u
     (w as u32, h as u32, rgb)
 }
 
+/// Image `index` of a `[batch, 3, h, w]` tensor in [-1, 1] as an 8-bit RGB image.
+pub fn to_image<B: Backend>(images: Tensor<B, 4>, index: usize) -> RgbImage {
+    let (w, h, rgb) = planar_to_rgb8(images, index);
+    RgbImage::from_raw(w, h, rgb).unwrap_or_default()
+}
+
+/// A CAM heatmap (`w * h` values) normalised as the official `cam()`, resized bilinearly to
+/// `out_w` x `out_h` and coloured with the jet map.
+pub fn heatmap_image(values: &[f32], w: u32, h: u32, out_w: u32, out_h: u32) -> RgbImage {
+    let grey = GrayImage::from_raw(w, h, normalise_heatmap(values)).unwrap_or_default();
+    let big = imageops::resize(&grey, out_w, out_h, RESIZE_FILTER);
+    RgbImage::from_fn(out_w, out_h, |x, y| {
+        image::Rgb(jet(f32::from(big.get_pixel(x, y)[0]) / 255.0))
+    })
+}
+
 /// The jet colour map (blue, cyan, yellow, red) for `v` in [0, 1], as OpenCV's
 /// `COLORMAP_JET` that the official code colours heatmaps with.
 pub fn jet(v: f32) -> [u8; 3] {
@@ -56,7 +78,7 @@ pub fn normalise_heatmap(values: &[f32]) -> Vec<u8> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::Cpu;
+    use ugatit_model::Cpu;
 
     #[test]
     fn round_trips_every_level() {

@@ -5,7 +5,8 @@ mod common;
 use std::path::Path;
 
 use common::fixture;
-use ugatit_model::{load_generator, load_model, Cpu, Direction};
+use ugatit_model::{Cpu, Direction};
+use ugatit_store::{load_generator, load_model};
 
 fn gen_error(path: &Path) -> String {
     let e = load_generator::<Cpu>(path, Direction::A2B, &Default::default())
@@ -94,14 +95,14 @@ fn a_truncated_safetensors_file_is_reported() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("gen.safetensors");
     let (model, t) = load_model::<Cpu>(&bad("light_ch2.pt"), &Default::default()).unwrap();
-    ugatit_model::export::save_generator_safetensors(
+    ugatit_store::export::save_generator_safetensors(
         &path,
         &model.gen_a2b,
         &t.config,
         Direction::A2B,
         None,
         None,
-        ugatit_model::export::StoreDtype::F32,
+        ugatit_store::export::StoreDtype::F32,
     )
     .unwrap();
     let bytes = std::fs::read(&path).unwrap();

@@ -9,8 +9,9 @@ use std::path::Path;
 
 use burn::prelude::*;
 use common::fixture;
-use ugatit_model::export::{export_generator, ExportFormat, StoreDtype};
-use ugatit_model::{load_generator, Cpu, Direction};
+use ugatit_model::{Cpu, Direction};
+use ugatit_store::export::{export_generator, ExportFormat, StoreDtype};
+use ugatit_store::load_generator;
 
 /// Writes f32 values as raw little-endian bytes.
 fn write_raw(path: &Path, t: Tensor<Cpu, 4>) {

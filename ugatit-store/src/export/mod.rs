@@ -4,15 +4,17 @@ use std::path::Path;
 
 use burn::prelude::*;
 
-use crate::any_generator::{AnyGenerator, Variant};
-use crate::config::ModelConfig;
-use crate::generator::Generator;
-use crate::nets::Direction;
-use crate::weights::safetensors_file::{self, FileKind, FileMeta};
-use crate::weights::{load_generator, StateDict, StateWriter, WeightsError};
-use crate::Cpu;
+use ugatit_model::params::StateWriter;
+use ugatit_model::{AnyGenerator, Cpu, Direction, Generator, ModelConfig, StateDict, Variant};
 
-pub use crate::weights::safetensors_file::StoreDtype;
+use crate::error::WeightsError;
+use crate::formats::safetensors_file::{self, FileKind, FileMeta};
+use crate::load::load_generator;
+
+pub use crate::formats::safetensors_file::StoreDtype;
+
+pub mod onnx;
+pub mod tf_onnx;
 
 /// File format of an export.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -90,10 +92,10 @@ pub fn export_generator(
             safetensors_file::write(output, tensors, &meta, dtype)?
         }
         (AnyGenerator::Pytorch(g), ExportFormat::Onnx) => {
-            crate::onnx::write_generator(output, g, &loaded.config, dtype)?
+            onnx::write_generator(output, g, &loaded.config, dtype)?
         }
         (AnyGenerator::Tf(_, tensors), ExportFormat::Onnx) => {
-            crate::tf::onnx::write_generator(output, tensors, &loaded.config, dtype)?
+            tf_onnx::write_generator(output, tensors, &loaded.config, dtype)?
         }
     }
     let bytes = std::fs::metadata(output)

@@ -12,8 +12,8 @@ use burn::module::{Param, ParamId, RunningState};
 use burn::prelude::*;
 use burn::tensor::TensorData;
 
-use super::error::KeyError;
 use crate::init::{fnv1a, Init};
+use crate::KeyError;
 
 /// Tensors of one network (or of several, with `genA2B.`-style prefixes), in float32.
 pub type StateDict = BTreeMap<String, TensorData>;

@@ -7,10 +7,11 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{assert_close, expectations, fixture};
-use ugatit_model::any_generator::Variant;
-use ugatit_model::export::{export_generator, ExportFormat, StoreDtype};
-use ugatit_model::tf::bundle::Bundle;
-use ugatit_model::{load_generator, load_model, Cpu, Direction};
+use ugatit_model::Variant;
+use ugatit_model::{Cpu, Direction};
+use ugatit_store::export::{export_generator, ExportFormat, StoreDtype};
+use ugatit_store::formats::tf::bundle::Bundle;
+use ugatit_store::{load_generator, load_model};
 
 fn case(name: &str) -> PathBuf {
     fixture("tf").join(name)

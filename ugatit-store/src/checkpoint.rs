@@ -22,10 +22,10 @@ use std::path::{Path, PathBuf};
 use burn::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::config::ModelConfig;
-use crate::nets::Ugatit;
-use crate::weights::safetensors_file::{self, FileKind, FileMeta, StoreDtype};
-use crate::weights::WeightsError;
+use ugatit_model::{ModelConfig, Ugatit};
+
+use crate::error::WeightsError;
+use crate::formats::safetensors_file::{self, FileKind, FileMeta, StoreDtype};
 
 /// File holding the six networks inside a checkpoint folder.
 pub const CHECKPOINT_FILE: &str = "nets.safetensors";
@@ -311,7 +311,7 @@ impl StagedCheckpoint {
             files,
         };
         let text = serde_json::to_string_pretty(&manifest).unwrap_or_default();
-        safetensors_file::write_atomic(&self.staging.join(MANIFEST_FILE), text.as_bytes())?;
+        crate::atomic::write_atomic(&self.staging.join(MANIFEST_FILE), text.as_bytes())?;
         if self.target.exists() {
             std::fs::remove_dir_all(&self.target).map_err(io)?;
         }

@@ -1,7 +1,7 @@
 //! Architecture from tensor shapes, so official checkpoints need no config.
 
-use super::StateDict;
-use crate::config::ModelConfig;
+use ugatit_model::nets::network;
+use ugatit_model::{ModelConfig, StateDict};
 
 /// The architecture read off a generator's (and, where present, the discriminators') shapes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -92,13 +92,13 @@ pub fn infer_any(sd: &StateDict) -> Result<(bool, Inferred), String> {
     if !is_model {
         return Ok((false, infer_config(sd, None, None)?));
     }
-    let gen = super::network(sd, "genA2B");
+    let gen = network(sd, "genA2B");
     let gen = if gen.is_empty() {
-        super::network(sd, "genB2A")
+        network(sd, "genB2A")
     } else {
         gen
     };
-    let (dg, dl) = (super::network(sd, "disGA"), super::network(sd, "disLA"));
+    let (dg, dl) = (network(sd, "disGA"), network(sd, "disLA"));
     let inferred = infer_config(
         &gen,
         (!dg.is_empty()).then_some(&dg),

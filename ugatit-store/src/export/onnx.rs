@@ -12,12 +12,14 @@ use std::path::Path;
 
 use burn::prelude::*;
 
-use crate::config::ModelConfig;
-use crate::generator::Generator;
-use crate::norm::EPS;
+use ugatit_model::norm::EPS;
+use ugatit_model::params::StateWriter;
+use ugatit_model::{Generator, ModelConfig, StateDict};
+
+use crate::atomic::write_atomic;
+use crate::error::WeightsError;
+use crate::formats::safetensors_file::StoreDtype;
 use crate::proto::Message;
-use crate::weights::safetensors_file::{write_atomic, StoreDtype};
-use crate::weights::{StateDict, StateWriter, WeightsError};
 
 /// ONNX `TensorProto.DataType` codes.
 pub(crate) const FLOAT: i64 = 1;

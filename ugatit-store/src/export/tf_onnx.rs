@@ -1,15 +1,17 @@
 //! The TF generator variant as an ONNX graph, built with the same writer as the PyTorch one
-//! ([`crate::onnx`]) and mirroring [`super::TfGenerator::forward`] op by op.
+//! ([`super::onnx`]) and mirroring [`ugatit_model::tf::TfGenerator::forward`] op by op.
 
 use std::path::Path;
 
-use crate::config::ModelConfig;
-use crate::norm::EPS;
-use crate::onnx::{
+use ugatit_model::norm::EPS;
+use ugatit_model::{ModelConfig, StateDict};
+
+use super::onnx::{
     finish, heatmap_output, reflect_pad, standardise, upsample2, Attr, Graph, Weights,
 };
-use crate::weights::safetensors_file::{write_atomic, StoreDtype};
-use crate::weights::{StateDict, WeightsError};
+use crate::atomic::write_atomic;
+use crate::error::WeightsError;
+use crate::formats::safetensors_file::StoreDtype;
 
 /// A TF convolution: `SCOPE.conv2d.kernel` (OIHW here) and `.bias`, no padding.
 fn conv(g: &mut Graph, w: &Weights, x: &str, scope: &str, k: i64, stride: i64) -> String {

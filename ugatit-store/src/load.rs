@@ -1,72 +1,17 @@
-//! Every way a model is stored, and one entry point that recognises them all.
-//!
-//! Formats: official UGATIT-pytorch `.pt` files ([`official`]), our safetensors files
-//! ([`safetensors_file`]: a full checkpoint or a generator-only export), and run folders and
-//! checkpoint folders ([`crate::checkpoint`]). Architectures are read from metadata where we
-//! wrote it, and inferred from tensor shapes otherwise ([`infer`]).
+//! One entry point that recognises every model path: a bucket URL, a TensorFlow checkpoint, a
+//! run folder (its newest verified checkpoint), a checkpoint folder, one of our safetensors
+//! files or an official `.pt`.
 
-mod error;
-pub mod infer;
-pub mod official;
-pub mod safetensors_file;
-mod state_dict;
-
-pub use error::{KeyError, WeightsError};
-pub use state_dict::{check_all_used, ParamSource, StateDict, StateWriter};
-
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
+use ugatit_model::nets::{generator_from, network, split_networks};
+use ugatit_model::tf::{build as tf_build, scope as tf_scope, TfConfig};
+use ugatit_model::{AnyGenerator, Direction, KeyError, ModelConfig, Ugatit, Variant};
 
-use crate::any_generator::{AnyGenerator, Variant};
 use crate::checkpoint::{RunDir, CHECKPOINT_FILE};
-use crate::config::ModelConfig;
-use crate::nets::{generator_from, split_networks, Direction, Ugatit};
-use crate::tf::checkpoint::{build as tf_build, scope as tf_scope};
-use crate::tf::TfConfig;
-
-/// What was found at a model path.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum SourceFormat {
-    /// An official UGATIT-pytorch `torch.save` file.
-    OfficialPytorch,
-    /// Our full checkpoint (all six networks).
-    Checkpoint,
-    /// Our generator-only export.
-    GeneratorFile,
-    /// A plain safetensors state dict with official keys and no metadata of ours.
-    PlainSafetensors,
-}
-
-/// Tensors read from a model path, with what is known of their architecture.
-#[derive(Debug, Clone)]
-pub struct LoadedTensors {
-    /// The file the tensors came from (a run folder resolves to its newest checkpoint).
-    pub path: PathBuf,
-    pub format: SourceFormat,
-    pub contents: Contents,
-    pub config: ModelConfig,
-    /// False when `config.img_size` is a guess: a light generator's shapes do not fix it.
-    pub img_size_known: bool,
-    /// For a generator-only source, the direction it translates (None when unknown).
-    pub direction: Option<Direction>,
-    /// Training step, where the source records one.
-    pub step: Option<u64>,
-    /// Newer checkpoints of a run folder that failed verification and were passed over.
-    pub skipped: Vec<String>,
-    /// The generator architecture the tensors are for.
-    pub variant: Variant,
-}
-
-/// The tensors of a model path.
-#[derive(Debug, Clone)]
-pub enum Contents {
-    /// Several networks, keys prefixed by network (`genA2B.DownBlock.1.weight`).
-    Model(StateDict),
-    /// One generator, keys without a prefix (`DownBlock.1.weight`).
-    Generator(StateDict),
-}
+use crate::error::WeightsError;
+use crate::formats::{read_file, Contents, LoadedTensors};
 
 /// A generator ready to translate, with its architecture.
 #[derive(Debug)]
@@ -85,7 +30,7 @@ pub struct LoadedGenerator<B: Backend> {
 /// Reads the tensors at `path`: a run folder, a checkpoint folder, one of our safetensors files,
 /// or an official `.pt`.
 pub fn read_tensors(path: &Path) -> Result<LoadedTensors, WeightsError> {
-    if let Some(prefix) = crate::tf::checkpoint::locate(path) {
+    if let Some(prefix) = crate::formats::tf::checkpoint::locate(path) {
         prefix?;
         return Err(WeightsError::Unsupported {
             path: path.to_path_buf(),
@@ -97,21 +42,6 @@ pub fn read_tensors(path: &Path) -> Result<LoadedTensors, WeightsError> {
     let mut t = read_file(&file)?;
     t.skipped = skipped;
     Ok(t)
-}
-
-fn read_file(file: &Path) -> Result<LoadedTensors, WeightsError> {
-    let file = file.to_path_buf();
-    let mut magic = [0u8; 8];
-    let n = std::fs::File::open(&file)
-        .and_then(|mut f| f.read(&mut magic))
-        .map_err(|e| WeightsError::io(&file, e))?;
-    if n == 0 {
-        return Err(WeightsError::not_ugatit(&file, "the file is empty"));
-    }
-    if magic.starts_with(b"PK\x03\x04") || magic.starts_with(&[0x80]) {
-        return official::read(&file);
-    }
-    safetensors_file::read(&file)
 }
 
 /// Loads all six networks (for resuming or fine-tuning). Fails on a generator-only source.
@@ -149,14 +79,14 @@ pub fn load_generator<B: Backend>(
     direction: Direction,
     device: &B::Device,
 ) -> Result<LoadedGenerator<B>, WeightsError> {
-    if let Some(url) = path.to_str().filter(|s| crate::remote::is_url(s)) {
-        let local = crate::remote::fetch(url).map_err(|e| WeightsError::Unsupported {
+    if let Some(url) = path.to_str().filter(|s| crate::bucket::is_url(s)) {
+        let local = crate::bucket::fetch(url).map_err(|e| WeightsError::Unsupported {
             path: path.to_path_buf(),
             reason: e.message,
         })?;
         return load_generator(&local, direction, device);
     }
-    if let Some(prefix) = crate::tf::checkpoint::locate(path) {
+    if let Some(prefix) = crate::formats::tf::checkpoint::locate(path) {
         return load_tf_generator(&prefix?, direction, device);
     }
     let t = read_tensors(path)?;
@@ -209,14 +139,14 @@ pub fn load_generator<B: Backend>(
     })
 }
 
-/// The generator of a TensorFlow checkpoint (`prefix` as [`crate::tf::checkpoint::locate`]
+/// The generator of a TensorFlow checkpoint (`prefix` as [`crate::formats::tf::checkpoint::locate`]
 /// finds it).
 fn load_tf_generator<B: Backend>(
     prefix: &Path,
     direction: Direction,
     device: &B::Device,
 ) -> Result<LoadedGenerator<B>, WeightsError> {
-    let (cfg, sd) = crate::tf::checkpoint::read_generator(prefix, direction)?;
+    let (cfg, sd) = crate::formats::tf::checkpoint::read_generator(prefix, direction)?;
     let generator = tf_build(cfg, &sd, tf_scope(direction), device).map_err(|e| keys(prefix, e))?;
     let config = ModelConfig {
         img_size: cfg.img_size.unwrap_or(256),
@@ -273,14 +203,6 @@ fn resolve(path: &Path) -> Result<(PathBuf, Vec<String>), WeightsError> {
         path,
         "a folder that is neither a run folder (no checkpoints/) nor a checkpoint (no nets.safetensors)",
     ))
-}
-
-/// The tensors of network `name` from a prefixed state dict, without the prefix.
-pub fn network(sd: &StateDict, name: &str) -> StateDict {
-    let prefix = format!("{name}.");
-    sd.iter()
-        .filter_map(|(k, v)| k.strip_prefix(&prefix).map(|k| (k.to_string(), v.clone())))
-        .collect()
 }
 
 pub(crate) fn keys(path: &Path, cause: KeyError) -> WeightsError {

@@ -422,7 +422,10 @@ pub fn cache_folder(url: &str, cache_dir: Option<&Path>) -> PathBuf {
         })
         .collect();
     // The hash keeps URLs that read alike (x_y, x/y) apart.
-    base.join(format!("{name}-{:08x}", crate::init::fnv1a(url) as u32))
+    base.join(format!(
+        "{name}-{:08x}",
+        ugatit_model::init::fnv1a(url) as u32
+    ))
 }
 
 /// Fetches the newest checkpoint of the bucket run at `url` into its default cache folder and

@@ -1,38 +1,8 @@
-//! Errors of every weight format. Each names the file and, where one is at fault, the tensor.
+//! Errors of every storage format. Each names the file and, where one is at fault, the tensor.
 
 use std::path::PathBuf;
 
-use crate::config::ConfigError;
-
-/// A tensor map that does not fit the architecture being built.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum KeyError {
-    #[error("missing tensor {net}.{key}")]
-    Missing { net: String, key: String },
-    #[error("tensor {net}.{key} has shape {found:?}, but this architecture needs {expected:?}")]
-    Shape {
-        net: String,
-        key: String,
-        found: Vec<usize>,
-        expected: Vec<usize>,
-    },
-    #[error("unexpected tensors in {net}: {}", list(keys))]
-    Unexpected { net: String, keys: Vec<String> },
-}
-
-fn list(keys: &[String]) -> String {
-    const SHOWN: usize = 5;
-    let mut s = keys
-        .iter()
-        .take(SHOWN)
-        .cloned()
-        .collect::<Vec<_>>()
-        .join(", ");
-    if keys.len() > SHOWN {
-        s.push_str(&format!(" and {} more", keys.len() - SHOWN));
-    }
-    s
-}
+use ugatit_model::{ConfigError, KeyError};
 
 /// Why a weights file could not be read or written. Each message is one complete line (the
 /// cause is part of it, not a separate `source`, so error chains do not print it twice).

@@ -5,8 +5,9 @@
 mod common;
 
 use common::{assert_close, expectations, fixture, tensor};
-use ugatit_model::weights::SourceFormat;
-use ugatit_model::{load_model, Cpu, Direction, Mode, ModelConfig};
+use ugatit_model::{Cpu, Direction, Mode, ModelConfig};
+use ugatit_store::load_model;
+use ugatit_store::SourceFormat;
 
 const OUTPUT_TOL: f32 = 1e-4;
 const SN_VECTOR_TOL: f32 = 1e-6;

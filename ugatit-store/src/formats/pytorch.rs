@@ -8,7 +8,10 @@ use std::path::Path;
 use burn_store::pytorch::PytorchReader;
 
 use super::infer::infer_any;
-use super::{Contents, LoadedTensors, SourceFormat, StateDict, WeightsError};
+use ugatit_model::StateDict;
+
+use super::{Contents, LoadedTensors, SourceFormat};
+use crate::error::WeightsError;
 
 /// Reads an official `.pt` file and infers its architecture from the shapes.
 pub fn read(path: &Path) -> Result<LoadedTensors, WeightsError> {

@@ -6,11 +6,13 @@ mod common;
 use burn::module::{Module, ModuleVisitor, Param, ParamId};
 use burn::prelude::*;
 use common::fixture;
-use ugatit_model::checkpoint::RunDir;
-use ugatit_model::export::{save_generator_safetensors, StoreDtype};
 use ugatit_model::nets::trainable_params;
-use ugatit_model::weights::{SourceFormat, StateDict};
-use ugatit_model::{load_generator, load_model, read_tensors, Cpu, Direction, ModelConfig, Ugatit};
+use ugatit_model::StateDict;
+use ugatit_model::{Cpu, Direction, ModelConfig, Ugatit};
+use ugatit_store::checkpoint::RunDir;
+use ugatit_store::export::{save_generator_safetensors, StoreDtype};
+use ugatit_store::SourceFormat;
+use ugatit_store::{load_generator, load_model, read_tensors};
 
 fn official_light() -> (Ugatit<Cpu>, ModelConfig) {
     let (m, t) =

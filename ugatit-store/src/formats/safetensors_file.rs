@@ -7,17 +7,17 @@
 //! metadata is read as a plain state dict with official keys.
 
 use std::collections::HashMap;
-use std::io::Write;
 use std::path::Path;
 
 use burn::tensor::{DType, TensorData};
 use safetensors::tensor::{Dtype, SafeTensors};
 
 use super::infer::infer_any;
-use super::{Contents, LoadedTensors, SourceFormat, StateDict, WeightsError};
-use crate::any_generator::Variant;
-use crate::config::ModelConfig;
-use crate::nets::Direction;
+use ugatit_model::{Direction, ModelConfig, StateDict, Variant};
+
+use super::{Contents, LoadedTensors, SourceFormat};
+use crate::atomic::write_atomic;
+use crate::error::WeightsError;
 
 /// Value of the `format` metadata key in every file we write.
 pub const FORMAT: &str = "ugatit-rs";
@@ -150,31 +150,6 @@ fn serialize(
         out.extend_from_slice(bytes);
     }
     out
-}
-
-/// Writes `bytes` to `path` through a synced temporary file and a rename.
-pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), WeightsError> {
-    let dir = match path.parent() {
-        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
-        _ => std::path::PathBuf::from("."),
-    };
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp-{}", std::process::id()));
-    let result = (|| {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        // Make the rename itself durable.
-        std::fs::File::open(&dir).and_then(|d| d.sync_all())
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result.map_err(|e| WeightsError::io(path, e))
 }
 
 /// Reads one of our files, or a plain safetensors state dict with official keys.

@@ -1,25 +1,14 @@
 //! Finding and reading a TF U-GAT-IT checkpoint: `--model` may be its folder (the `checkpoint`
 //! text file names the newest), its prefix (`.../UGATIT.model-1000000`) or its `.index` file.
 
-use std::cell::RefCell;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
-use burn::prelude::*;
+use ugatit_model::tf::{scope, TfConfig};
+use ugatit_model::{Direction, StateDict};
 
 use super::bundle::Bundle;
-use super::generator::{TfConfig, TfGenerator};
-use crate::nets::Direction;
-use crate::weights::{check_all_used, ParamSource, StateDict, WeightsError};
-
-/// The TF scope of the generator for `direction`: the official code's `generator_B` turns A
-/// into B.
-pub fn scope(direction: Direction) -> &'static str {
-    match direction {
-        Direction::A2B => "generator_B",
-        Direction::B2A => "generator_A",
-    }
-}
+use crate::error::WeightsError;
 
 /// The checkpoint prefix `path` names, if it looks like a TF checkpoint at all.
 pub fn locate(path: &Path) -> Option<Result<PathBuf, WeightsError>> {
@@ -183,17 +172,4 @@ fn hwio_to_oihw(data: burn::tensor::TensorData, shape: &[usize]) -> burn::tensor
         }
     }
     burn::tensor::TensorData::new(out, [cout, cin, kh, kw])
-}
-
-/// Builds a TF generator from its tensors (keys below its scope, `.`-separated, kernels OIHW).
-pub fn build<B: Backend>(
-    cfg: TfConfig,
-    sd: &StateDict,
-    name: &str,
-    device: &B::Device,
-) -> Result<TfGenerator<B>, crate::weights::KeyError> {
-    let used = RefCell::new(BTreeSet::new());
-    let g = TfGenerator::load(&ParamSource::from_dict(sd, &used, name, device), cfg)?;
-    check_all_used(sd, &used, name)?;
-    Ok(g)
 }

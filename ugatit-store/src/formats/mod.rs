@@ -1,0 +1,76 @@
+//! Weight files, each read into one in-memory [`StateDict`] with what is known of its
+//! architecture: official UGATIT-pytorch `.pt` files ([`pytorch`]), our safetensors files
+//! ([`safetensors_file`]: a full checkpoint or a generator-only export) and TensorFlow U-GAT-IT
+//! checkpoints ([`tf`]). Architectures are read from metadata where we wrote it, and inferred
+//! from tensor shapes otherwise ([`infer`]).
+
+pub mod infer;
+pub mod pytorch;
+pub mod safetensors_file;
+pub mod tf;
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use ugatit_model::{Direction, ModelConfig, StateDict, Variant};
+
+use crate::error::WeightsError;
+
+/// What was found at a model path.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SourceFormat {
+    /// An official UGATIT-pytorch `torch.save` file.
+    OfficialPytorch,
+    /// Our full checkpoint (all six networks).
+    Checkpoint,
+    /// Our generator-only export.
+    GeneratorFile,
+    /// A plain safetensors state dict with official keys and no metadata of ours.
+    PlainSafetensors,
+}
+
+/// Tensors read from a model path, with what is known of their architecture.
+#[derive(Debug, Clone)]
+pub struct LoadedTensors {
+    /// The file the tensors came from (a run folder resolves to its newest checkpoint).
+    pub path: PathBuf,
+    pub format: SourceFormat,
+    pub contents: Contents,
+    pub config: ModelConfig,
+    /// False when `config.img_size` is a guess: a light generator's shapes do not fix it.
+    pub img_size_known: bool,
+    /// For a generator-only source, the direction it translates (None when unknown).
+    pub direction: Option<Direction>,
+    /// Training step, where the source records one.
+    pub step: Option<u64>,
+    /// Newer checkpoints of a run folder that failed verification and were passed over.
+    pub skipped: Vec<String>,
+    /// The generator architecture the tensors are for.
+    pub variant: Variant,
+}
+
+/// The tensors of a model path.
+#[derive(Debug, Clone)]
+pub enum Contents {
+    /// Several networks, keys prefixed by network (`genA2B.DownBlock.1.weight`).
+    Model(StateDict),
+    /// One generator, keys without a prefix (`DownBlock.1.weight`).
+    Generator(StateDict),
+}
+
+/// Reads one weights file, recognising its format by its first bytes: a zip or pickle is a
+/// PyTorch file, anything else is taken as safetensors.
+pub fn read_file(file: &Path) -> Result<LoadedTensors, WeightsError> {
+    let file = file.to_path_buf();
+    let mut magic = [0u8; 8];
+    let n = std::fs::File::open(&file)
+        .and_then(|mut f| f.read(&mut magic))
+        .map_err(|e| WeightsError::io(&file, e))?;
+    if n == 0 {
+        return Err(WeightsError::not_ugatit(&file, "the file is empty"));
+    }
+    if magic.starts_with(b"PK\x03\x04") || magic.starts_with(&[0x80]) {
+        return pytorch::read(&file);
+    }
+    safetensors_file::read(&file)
+}
