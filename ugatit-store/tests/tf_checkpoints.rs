@@ -7,10 +7,14 @@ mod common;
 use std::path::{Path, PathBuf};
 
 use common::{assert_close, expectations, fixture};
+use prost::Message;
 use ugatit_model::Variant;
 use ugatit_model::{Cpu, Direction};
 use ugatit_store::export::{export_generator, ExportFormat, StoreDtype};
 use ugatit_store::formats::tf::bundle::Bundle;
+use ugatit_store::proto::tf::{
+    tensor_shape_proto, BundleEntryProto, BundleHeaderProto, TensorShapeProto,
+};
 use ugatit_store::{load_generator, load_model};
 
 fn case(name: &str) -> PathBuf {
@@ -196,7 +200,8 @@ fn meta_files_unresolvable_lists_and_training_are_refused() {
     assert!(e.contains("training from it is out of scope"), "{e}");
 }
 
-/// A minimal TF tensor bundle (one float tensor a name), for checkpoints that are not U-GAT-IT.
+/// A minimal TF tensor bundle (one float tensor a name), for checkpoints that are not U-GAT-IT:
+/// our `BundleEntryProto`s in a LevelDB table written by hand.
 fn write_bundle(prefix: &Path, tensors: &[(&str, &[usize])]) {
     fn varint(out: &mut Vec<u8>, mut v: u64) {
         while v >= 0x80 {
@@ -219,31 +224,33 @@ fn write_bundle(prefix: &Path, tensors: &[(&str, &[usize])]) {
         b
     }
     let mut data = Vec::new();
-    let mut entries = vec![(Vec::new(), vec![0x08, 1])];
+    let header = BundleHeaderProto {
+        num_shards: 1,
+        ..Default::default()
+    };
+    let mut entries = vec![(Vec::new(), header.encode_to_vec())];
     for (name, shape) in tensors {
         let n: usize = shape.iter().product();
         let bytes: Vec<u8> = (0..n).flat_map(|i| (i as f32).to_le_bytes()).collect();
         let crc = crc32c::crc32c(&bytes)
             .rotate_right(15)
             .wrapping_add(0xa282_ead8);
-        let mut shape_proto = Vec::new();
-        for d in *shape {
-            let mut dim = vec![0x08];
-            varint(&mut dim, *d as u64);
-            shape_proto.push(0x12);
-            varint(&mut shape_proto, dim.len() as u64);
-            shape_proto.extend_from_slice(&dim);
-        }
-        let mut e = vec![0x08, 1, 0x12];
-        varint(&mut e, shape_proto.len() as u64);
-        e.extend_from_slice(&shape_proto);
-        e.push(0x20);
-        varint(&mut e, data.len() as u64);
-        e.push(0x28);
-        varint(&mut e, bytes.len() as u64);
-        e.push(0x35);
-        e.extend_from_slice(&crc.to_le_bytes());
-        entries.push((name.as_bytes().to_vec(), e));
+        let dim = shape
+            .iter()
+            .map(|&d| tensor_shape_proto::Dim { size: d as i64 })
+            .collect();
+        let entry = BundleEntryProto {
+            dtype: 1,
+            shape: Some(TensorShapeProto {
+                dim,
+                ..Default::default()
+            }),
+            offset: data.len() as i64,
+            size: bytes.len() as i64,
+            crc32c: crc,
+            ..Default::default()
+        };
+        entries.push((name.as_bytes().to_vec(), entry.encode_to_vec()));
         data.extend_from_slice(&bytes);
     }
     let mut index = Vec::new();

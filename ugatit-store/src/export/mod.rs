@@ -1,6 +1,6 @@
 //! Generator exports for serving: one function for every command that exports.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 
@@ -14,6 +14,7 @@ use crate::load::load_generator;
 pub use crate::formats::safetensors_file::StoreDtype;
 
 pub mod onnx;
+pub mod onnx_file;
 pub mod tf_onnx;
 
 /// File format of an export.
@@ -22,7 +23,8 @@ pub enum ExportFormat {
     /// The official `state_dict` keys, our metadata.
     #[default]
     Safetensors,
-    /// An ONNX graph of the generator with its weights as initialisers.
+    /// An ONNX graph of the generator with its weights as initialisers (moved to
+    /// `<file>.data` beside it when the model would pass protobuf's 2 GiB limit).
     Onnx,
 }
 
@@ -54,7 +56,10 @@ impl std::str::FromStr for StoreDtype {
 pub struct Exported {
     pub config: ModelConfig,
     pub step: Option<u64>,
+    /// Bytes written in all, external data included.
     pub bytes: u64,
+    /// The ONNX external-data file written beside the model, which must travel with it.
+    pub external_data: Option<PathBuf>,
     /// Damaged checkpoints of a run folder that were passed over for an older one.
     pub skipped: Vec<String>,
 }
@@ -70,16 +75,19 @@ pub fn export_generator(
 ) -> Result<Exported, WeightsError> {
     let loaded = load_generator::<Cpu>(source, direction, &Default::default())?;
     let origin = Some(loaded.path.display().to_string());
-    match (&loaded.generator, format) {
-        (AnyGenerator::Pytorch(g), ExportFormat::Safetensors) => save_generator_safetensors(
-            output,
-            g,
-            &loaded.config,
-            direction,
-            loaded.step,
-            origin,
-            dtype,
-        )?,
+    let onnx = match (&loaded.generator, format) {
+        (AnyGenerator::Pytorch(g), ExportFormat::Safetensors) => {
+            save_generator_safetensors(
+                output,
+                g,
+                &loaded.config,
+                direction,
+                loaded.step,
+                origin,
+                dtype,
+            )?;
+            None
+        }
         (AnyGenerator::Tf(_, tensors), ExportFormat::Safetensors) => {
             let meta = FileMeta {
                 kind: FileKind::Generator,
@@ -89,22 +97,31 @@ pub fn export_generator(
                 source: origin,
                 variant: Variant::Tf,
             };
-            safetensors_file::write(output, tensors, &meta, dtype)?
+            safetensors_file::write(output, tensors, &meta, dtype)?;
+            None
         }
         (AnyGenerator::Pytorch(g), ExportFormat::Onnx) => {
-            onnx::write_generator(output, g, &loaded.config, dtype)?
+            Some(onnx::write_generator(output, g, &loaded.config, dtype)?)
         }
-        (AnyGenerator::Tf(_, tensors), ExportFormat::Onnx) => {
-            tf_onnx::write_generator(output, tensors, &loaded.config, dtype)?
+        (AnyGenerator::Tf(_, tensors), ExportFormat::Onnx) => Some(tf_onnx::write_generator(
+            output,
+            tensors,
+            &loaded.config,
+            dtype,
+        )?),
+    };
+    let (bytes, external_data) = match onnx {
+        Some(w) => (w.bytes, w.external_data),
+        None => {
+            let meta = std::fs::metadata(output).map_err(|e| WeightsError::io(output, e))?;
+            (meta.len(), None)
         }
-    }
-    let bytes = std::fs::metadata(output)
-        .map_err(|e| WeightsError::io(output, e))?
-        .len();
+    };
     Ok(Exported {
         config: loaded.config,
         step: loaded.step,
         bytes,
+        external_data,
         skipped: loaded.skipped,
     })
 }

@@ -1,7 +1,8 @@
-//! The generator as an ONNX graph (opset 17), written without any ONNX library: burn 0.21
-//! cannot export. The graph mirrors [`Generator::forward`] op by op; the weights are
+//! The generator as an ONNX graph (opset 17), built as [`crate::proto::onnx`] messages: burn
+//! 0.21 cannot export. The graph mirrors [`Generator::forward`] op by op; the weights are
 //! initialisers (float32, or float16 / bfloat16 followed by a `Cast` to float32, so the file
-//! halves and the arithmetic stays float32).
+//! halves and the arithmetic stays float32). [`super::onnx_file`] writes the model, moving the
+//! weights to an external-data file when it would pass protobuf's 2 GiB limit.
 //!
 //! Input: `input` `[N, 3, H, W]` in [-1, 1] with N dynamic; H = W = img_size for a full model
 //! (its MLP sees every pixel), any multiples of 4 for a light one. Outputs: `image`
@@ -16,18 +17,21 @@ use ugatit_model::norm::EPS;
 use ugatit_model::params::StateWriter;
 use ugatit_model::{Generator, ModelConfig, StateDict};
 
-use crate::atomic::write_atomic;
+use super::onnx_file::{self, Written, INLINE_LIMIT};
 use crate::error::WeightsError;
 use crate::formats::safetensors_file::StoreDtype;
-use crate::proto::Message;
+use crate::proto::onnx::tensor_shape_proto::{Dimension, Value as DimValue};
+use crate::proto::onnx::{
+    type_proto, AttributeProto, AttributeType, DataType, GraphProto, ModelProto, NodeProto,
+    OperatorSetIdProto, TensorProto, TensorShapeProto, TypeProto, ValueInfoProto,
+};
 
-/// ONNX `TensorProto.DataType` codes.
-pub(crate) const FLOAT: i64 = 1;
-const INT64: i64 = 7;
-const FLOAT16: i64 = 10;
-const BFLOAT16: i64 = 16;
 /// The opset the graph is written against.
 pub const OPSET: i64 = 17;
+/// The IR version that goes with [`OPSET`] (onnx's versioning table).
+const IR_VERSION: i64 = 8;
+/// `Cast`'s `to` attribute: float32.
+const TO_FLOAT: i64 = DataType::Float as i64;
 
 pub(crate) enum Attr<'a> {
     Int(&'a str, i64),
@@ -37,40 +41,45 @@ pub(crate) enum Attr<'a> {
 }
 
 impl Attr<'_> {
-    fn encode(&self) -> Message {
-        let mut a = Message::new();
-        match self {
-            Attr::Int(name, v) => a.string(1, name).int(3, *v).int(20, 2),
-            Attr::Float(name, v) => a.string(1, name).float(2, *v).int(20, 1),
-            Attr::Str(name, v) => a.string(1, name).bytes(4, v.as_bytes()).int(20, 3),
-            Attr::Ints(name, vs) => {
-                a.string(1, name);
-                for v in *vs {
-                    a.int(8, *v);
-                }
-                a.int(20, 7)
-            }
+    fn proto(&self) -> AttributeProto {
+        let (name, ty) = match self {
+            Attr::Int(name, _) => (name, AttributeType::Int),
+            Attr::Ints(name, _) => (name, AttributeType::Ints),
+            Attr::Float(name, _) => (name, AttributeType::Float),
+            Attr::Str(name, _) => (name, AttributeType::String),
         };
+        let mut a = AttributeProto {
+            name: name.to_string(),
+            r#type: Some(ty as i32),
+            ..Default::default()
+        };
+        match self {
+            Attr::Int(_, v) => a.i = Some(*v),
+            Attr::Ints(_, vs) => a.ints = vs.to_vec(),
+            Attr::Float(_, v) => a.f = Some(*v),
+            Attr::Str(_, v) => a.s = Some(v.as_bytes().to_vec()),
+        }
         a
     }
 }
 
 pub(crate) struct Graph {
-    nodes: Vec<Message>,
-    initializers: Vec<Message>,
+    nodes: Vec<NodeProto>,
+    initializers: Vec<TensorProto>,
     dtype: StoreDtype,
     next: usize,
     /// Weights already added, by key: each is stored once however often it is used.
     weights: std::collections::HashMap<String, String>,
 }
 
-fn tensor_proto(name: &str, dims: &[usize], data_type: i64, raw: &[u8]) -> Message {
-    let mut t = Message::new();
-    for d in dims {
-        t.int(1, *d as i64);
+fn tensor_proto(name: &str, dims: &[usize], data_type: DataType, raw: Vec<u8>) -> TensorProto {
+    TensorProto {
+        dims: dims.iter().map(|&d| d as i64).collect(),
+        data_type: data_type as i32,
+        name: name.to_string(),
+        raw_data: raw,
+        ..Default::default()
     }
-    t.int(2, data_type).string(8, name).bytes(9, raw);
-    t
 }
 
 impl Graph {
@@ -97,15 +106,13 @@ impl Graph {
     }
 
     pub(crate) fn op_named(&mut self, op_type: &str, inputs: &[&str], attrs: &[Attr], out: &str) {
-        let mut n = Message::new();
-        for i in inputs {
-            n.string(1, i);
-        }
-        n.string(2, out).string(3, out).string(4, op_type);
-        for a in attrs {
-            n.message(5, &a.encode());
-        }
-        self.nodes.push(n);
+        self.nodes.push(NodeProto {
+            input: inputs.iter().map(|i| i.to_string()).collect(),
+            output: vec![out.to_string()],
+            name: out.to_string(),
+            op_type: op_type.to_string(),
+            attribute: attrs.iter().map(Attr::proto).collect(),
+        });
     }
 
     /// A float32 constant (small shapes and values the graph needs, never converted).
@@ -113,7 +120,7 @@ impl Graph {
         let name = self.fresh(hint);
         let raw: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
         self.initializers
-            .push(tensor_proto(&name, dims, FLOAT, &raw));
+            .push(tensor_proto(&name, dims, DataType::Float, raw));
         name
     }
 
@@ -121,7 +128,7 @@ impl Graph {
         let name = self.fresh(hint);
         let raw: Vec<u8> = values.iter().flat_map(|v| v.to_le_bytes()).collect();
         self.initializers
-            .push(tensor_proto(&name, &[values.len()], INT64, &raw));
+            .push(tensor_proto(&name, &[values.len()], DataType::Int64, raw));
         name
     }
 
@@ -132,17 +139,17 @@ impl Graph {
         }
         let dims = data.shape.to_vec();
         let code = match self.dtype {
-            StoreDtype::F32 => FLOAT,
-            StoreDtype::F16 => FLOAT16,
-            StoreDtype::BF16 => BFLOAT16,
+            StoreDtype::F32 => DataType::Float,
+            StoreDtype::F16 => DataType::Float16,
+            StoreDtype::BF16 => DataType::Bfloat16,
         };
         let raw = data.clone().convert_dtype(self.dtype.burn());
         self.initializers
-            .push(tensor_proto(key, &dims, code, &raw.bytes));
+            .push(tensor_proto(key, &dims, code, raw.bytes.to_vec()));
         let name = if self.dtype == StoreDtype::F32 {
             key.to_string()
         } else {
-            self.op("Cast", &[key], &[Attr::Int("to", FLOAT)])
+            self.op("Cast", &[key], &[Attr::Int("to", TO_FLOAT)])
         };
         self.weights.insert(key.to_string(), name.clone());
         name
@@ -230,7 +237,7 @@ pub(crate) fn standardise(g: &mut Graph, x: &str, axes: &[i64], unbiased: bool) 
     let (start, end) = (g.ints("start", &[axes[0]]), g.ints("end", &[4]));
     let dims = g.op("Slice", &[&shape, &start, &end], &[]);
     let n = g.op("ReduceProd", &[&dims], &[Attr::Int("keepdims", 0)]);
-    let n = g.op("Cast", &[&n], &[Attr::Int("to", FLOAT)]);
+    let n = g.op("Cast", &[&n], &[Attr::Int("to", TO_FLOAT)]);
     let one = g.constant("one", &[], &[1.0]);
     let n_minus_one = g.op("Sub", &[&n, &one], &[]);
     let bessel = g.op("Div", &[&n, &n_minus_one], &[]);
@@ -278,23 +285,22 @@ pub(crate) fn upsample2(g: &mut Graph, h: &str) -> String {
     )
 }
 
-/// Writes `generator` as an ONNX model.
+/// Writes `generator` as an ONNX model (with external data above protobuf's size limit).
 pub fn write_generator<B: Backend>(
     path: &Path,
     generator: &Generator<B>,
     config: &ModelConfig,
     dtype: StoreDtype,
-) -> Result<(), WeightsError> {
-    let bytes = encode(generator, config, dtype);
-    write_atomic(path, &bytes)
+) -> Result<Written, WeightsError> {
+    onnx_file::write(path, model(generator, config, dtype), INLINE_LIMIT)
 }
 
-/// The serialised `ModelProto`.
-pub fn encode<B: Backend>(
+/// The generator's `ModelProto`, weights inline.
+pub fn model<B: Backend>(
     generator: &Generator<B>,
     config: &ModelConfig,
     dtype: StoreDtype,
-) -> Vec<u8> {
+) -> ModelProto {
     let mut sd = StateDict::new();
     generator.save(&mut StateWriter::new(&mut sd));
     let w = Weights { sd: &sd };
@@ -422,50 +428,55 @@ pub(crate) enum Dim {
     Named(&'static str),
 }
 
-fn value_info(name: &str, dims: &[Dim]) -> Message {
-    let mut shape = Message::new();
-    for d in dims {
-        let mut dim = Message::new();
-        match d {
-            Dim::Fixed(v) => dim.int(1, *v as i64),
-            Dim::Named(n) => dim.string(2, n),
-        };
-        shape.message(1, &dim);
+fn value_info(name: &str, dims: &[Dim]) -> ValueInfoProto {
+    let dim = dims
+        .iter()
+        .map(|d| Dimension {
+            value: Some(match d {
+                Dim::Fixed(v) => DimValue::DimValue(*v as i64),
+                Dim::Named(n) => DimValue::DimParam(n.to_string()),
+            }),
+        })
+        .collect();
+    let tensor = type_proto::Tensor {
+        elem_type: DataType::Float as i32,
+        shape: Some(TensorShapeProto { dim }),
+    };
+    ValueInfoProto {
+        name: name.to_string(),
+        r#type: Some(TypeProto {
+            value: Some(type_proto::Value::TensorType(tensor)),
+        }),
     }
-    let mut tensor = Message::new();
-    tensor.int(1, FLOAT).message(2, &shape);
-    let mut ty = Message::new();
-    ty.message(1, &tensor);
-    let mut v = Message::new();
-    v.string(1, name).message(2, &ty);
-    v
 }
 
-pub(crate) fn finish(g: Graph, side: Option<usize>, quarter: Option<usize>) -> Vec<u8> {
+/// The model around the graph `g`: `side` fixes the image size (a full model), `quarter` the
+/// heatmap's; `None` leaves them dynamic (`H`, `W`).
+pub(crate) fn finish(g: Graph, side: Option<usize>, quarter: Option<usize>) -> ModelProto {
     use Dim::{Fixed, Named};
-    let (h, w) = side.map_or((Named("H"), Named("W")), |s| (Fixed(s), Fixed(s)));
+    let hw = || side.map_or([Named("H"), Named("W")], |s| [Fixed(s), Fixed(s)]);
+    let [h, w] = hw();
+    let [h2, w2] = hw();
     let (h4, w4) = quarter.map_or((Named("H/4"), Named("W/4")), |q| (Fixed(q), Fixed(q)));
-    let (h2, w2) = side.map_or((Named("H"), Named("W")), |s| (Fixed(s), Fixed(s)));
-    let mut graph = Message::new();
-    for n in &g.nodes {
-        graph.message(1, n);
+    let graph = GraphProto {
+        node: g.nodes,
+        name: "ugatit_generator".into(),
+        initializer: g.initializers,
+        input: vec![value_info("input", &[Named("N"), Fixed(3), h, w])],
+        output: vec![
+            value_info("image", &[Named("N"), Fixed(3), h2, w2]),
+            value_info("cam_logit", &[Named("N"), Fixed(2)]),
+            value_info("heatmap", &[Named("N"), Fixed(1), h4, w4]),
+        ],
+    };
+    ModelProto {
+        ir_version: IR_VERSION,
+        producer_name: "ugatit-rs".into(),
+        producer_version: env!("CARGO_PKG_VERSION").into(),
+        graph: Some(graph),
+        opset_import: vec![OperatorSetIdProto {
+            domain: String::new(),
+            version: OPSET,
+        }],
     }
-    graph.string(2, "ugatit_generator");
-    for t in &g.initializers {
-        graph.message(5, t);
-    }
-    graph.message(11, &value_info("input", &[Named("N"), Fixed(3), h, w]));
-    graph.message(12, &value_info("image", &[Named("N"), Fixed(3), h2, w2]));
-    graph.message(12, &value_info("cam_logit", &[Named("N"), Fixed(2)]));
-    graph.message(12, &value_info("heatmap", &[Named("N"), Fixed(1), h4, w4]));
-    let mut opset = Message::new();
-    opset.string(1, "").int(2, OPSET);
-    let mut model = Message::new();
-    model
-        .int(1, 8)
-        .string(2, "ugatit-rs")
-        .string(3, env!("CARGO_PKG_VERSION"))
-        .message(7, &graph)
-        .message(8, &opset);
-    model.0
 }

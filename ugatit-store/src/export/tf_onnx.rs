@@ -9,9 +9,10 @@ use ugatit_model::{ModelConfig, StateDict};
 use super::onnx::{
     finish, heatmap_output, reflect_pad, standardise, upsample2, Attr, Graph, Weights,
 };
-use crate::atomic::write_atomic;
+use super::onnx_file::{self, Written, INLINE_LIMIT};
 use crate::error::WeightsError;
 use crate::formats::safetensors_file::StoreDtype;
+use crate::proto::onnx::ModelProto;
 
 /// A TF convolution: `SCOPE.conv2d.kernel` (OIHW here) and `.bias`, no padding.
 fn conv(g: &mut Graph, w: &Weights, x: &str, scope: &str, k: i64, stride: i64) -> String {
@@ -64,18 +65,19 @@ fn dense(g: &mut Graph, w: &Weights, x: &str, scope: &str) -> String {
     g.op("Add", &[&y, &bias], &[])
 }
 
-/// Writes the TF generator whose tensors are `sd` (TF names, `.`-separated, kernels OIHW).
+/// Writes the TF generator whose tensors are `sd` (TF names, `.`-separated, kernels OIHW), with
+/// external data above protobuf's size limit.
 pub fn write_generator(
     path: &Path,
     sd: &StateDict,
     config: &ModelConfig,
     dtype: StoreDtype,
-) -> Result<(), WeightsError> {
-    write_atomic(path, &encode(sd, config, dtype))
+) -> Result<Written, WeightsError> {
+    onnx_file::write(path, model(sd, config, dtype), INLINE_LIMIT)
 }
 
-/// The serialised `ModelProto` of a TF generator.
-pub fn encode(sd: &StateDict, config: &ModelConfig, dtype: StoreDtype) -> Vec<u8> {
+/// The `ModelProto` of a TF generator, weights inline.
+pub fn model(sd: &StateDict, config: &ModelConfig, dtype: StoreDtype) -> ModelProto {
     let w = Weights { sd };
     let mut g = Graph::new(dtype);
     let keep = |axes: &'static [i64]| [Attr::Ints("axes", axes), Attr::Int("keepdims", 0)];

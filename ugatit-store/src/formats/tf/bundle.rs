@@ -1,6 +1,7 @@
 //! TensorFlow 1 tensor bundles (`tf.train.Saver` checkpoints): `PREFIX.index`, a LevelDB-style
 //! table mapping each tensor name to a `BundleEntryProto` (dtype, shape, shard, offset, size,
-//! masked CRC-32C), and `PREFIX.data-NNNNN-of-MMMMM` shards holding the raw little-endian bytes.
+//! masked CRC-32C; [`crate::proto::tf`]) and the empty key to a `BundleHeaderProto`, and
+//! `PREFIX.data-NNNNN-of-MMMMM` shards holding the raw little-endian bytes.
 //! Only the tensors asked for are read, by seeking, so an 8 GB checkpoint with Adam slots costs
 //! no more memory than the tensors taken from it.
 
@@ -9,7 +10,9 @@ use std::fs::File;
 use std::io::{Read, Seek, SeekFrom};
 use std::path::{Path, PathBuf};
 
-use crate::proto::{fields, read_varint, Field};
+use prost::Message;
+
+use crate::proto::tf::{BundleEntryProto, BundleHeaderProto, Endianness};
 
 /// A problem with a bundle, as a message naming what is wrong (the caller adds the path).
 pub type BundleResult<T> = Result<T, String>;
@@ -17,7 +20,7 @@ pub type BundleResult<T> = Result<T, String>;
 /// `leveldb` table magic number, at the end of the index file.
 const TABLE_MAGIC: u64 = 0xdb47_7524_8b80_fb57;
 const FOOTER_LEN: usize = 48;
-/// `DataType` codes of the dtypes read.
+/// `tensorflow.DataType` codes of the dtypes read.
 const DT_FLOAT: u64 = 1;
 
 /// Where one tensor lies.
@@ -39,9 +42,24 @@ pub struct Bundle {
     pub entries: BTreeMap<String, Entry>,
 }
 
+/// LevelDB's `GetVarint64` (util/coding.cc): seven bits a byte, low first, at `*pos`, advancing
+/// it. The table layout is LevelDB's own, not protobuf, though the varints look alike.
+fn varint(buf: &[u8], pos: &mut usize) -> Option<u64> {
+    let mut v = 0u64;
+    for shift in (0..64).step_by(7) {
+        let b = *buf.get(*pos)?;
+        *pos += 1;
+        v |= u64::from(b & 0x7f) << shift;
+        if b < 0x80 {
+            return Some(v);
+        }
+    }
+    None
+}
+
 fn block_handle(buf: &[u8], pos: &mut usize) -> BundleResult<(usize, usize)> {
-    let off = read_varint(buf, pos).ok_or("bad block handle")?;
-    let len = read_varint(buf, pos).ok_or("bad block handle")?;
+    let off = varint(buf, pos).ok_or("bad block handle")?;
+    let len = varint(buf, pos).ok_or("bad block handle")?;
     Ok((off as usize, len as usize))
 }
 
@@ -63,9 +81,9 @@ fn block_entries(block: &[u8]) -> BundleResult<Vec<(Vec<u8>, &[u8])>> {
     let mut pos = 0;
     let mut key: Vec<u8> = Vec::new();
     while pos < end {
-        let shared = read_varint(block, &mut pos).ok_or("bad entry")? as usize;
-        let unshared = read_varint(block, &mut pos).ok_or("bad entry")? as usize;
-        let vlen = read_varint(block, &mut pos).ok_or("bad entry")? as usize;
+        let shared = varint(block, &mut pos).ok_or("bad entry")? as usize;
+        let unshared = varint(block, &mut pos).ok_or("bad entry")? as usize;
+        let vlen = varint(block, &mut pos).ok_or("bad entry")? as usize;
         let tail_end = pos.checked_add(unshared).ok_or("bad entry")?;
         let tail = block.get(pos..tail_end).ok_or("truncated entry")?;
         if shared > key.len() {
@@ -94,37 +112,36 @@ fn read_block(index: &[u8], (off, len): (usize, usize)) -> BundleResult<&[u8]> {
 }
 
 fn parse_entry(value: &[u8]) -> BundleResult<Entry> {
-    let mut e = Entry {
-        dtype: 0,
-        shape: Vec::new(),
-        shard: 0,
-        offset: 0,
-        size: 0,
-        crc32c: 0,
-    };
-    for (f, v) in fields(value).ok_or("malformed BundleEntryProto")? {
-        match (f, v) {
-            (1, Field::Varint(d)) => e.dtype = d,
-            (2, Field::Bytes(shape)) => {
-                for (sf, sv) in fields(shape).ok_or("malformed shape")? {
-                    if let (2, Field::Bytes(dim)) = (sf, sv) {
-                        for (df, dv) in fields(dim).ok_or("malformed shape")? {
-                            if let (1, Field::Varint(n)) = (df, dv) {
-                                e.shape.push(n as usize);
-                            }
-                        }
-                    }
-                }
-            }
-            (3, Field::Varint(s)) => e.shard = s,
-            (4, Field::Varint(o)) => e.offset = o,
-            (5, Field::Varint(s)) => e.size = s,
-            (6, Field::Fixed32(c)) => e.crc32c = c,
-            (7, _) => return Err("partitioned (sliced) variables are not supported".into()),
-            _ => {}
-        }
+    let e = BundleEntryProto::decode(value)
+        .map_err(|err| format!("malformed BundleEntryProto ({err})"))?;
+    if !e.slices.is_empty() {
+        return Err("partitioned (sliced) variables are not supported".into());
     }
-    Ok(e)
+    let whole = |v: i64, what: &str| u64::try_from(v).map_err(|_| format!("negative {what} {v}"));
+    let shape = e.shape.map(|s| s.dim).unwrap_or_default();
+    Ok(Entry {
+        dtype: whole(e.dtype.into(), "dtype code")?,
+        shape: shape
+            .iter()
+            .map(|d| {
+                usize::try_from(d.size).map_err(|_| format!("unknown or negative size {}", d.size))
+            })
+            .collect::<BundleResult<_>>()?,
+        shard: whole(e.shard_id.into(), "shard")?,
+        offset: whole(e.offset, "offset")?,
+        size: whole(e.size, "size")?,
+        crc32c: e.crc32c,
+    })
+}
+
+/// The shard count of a `BundleHeaderProto`; the data must be little-endian.
+fn parse_header(value: &[u8]) -> BundleResult<u64> {
+    let h = BundleHeaderProto::decode(value)
+        .map_err(|err| format!("malformed BundleHeaderProto ({err})"))?;
+    if h.endianness != Endianness::Little as i32 {
+        return Err("big-endian checkpoints are not supported".into());
+    }
+    Ok(u64::try_from(h.num_shards).unwrap_or(0).max(1))
 }
 
 /// TensorFlow's CRC mask (`crc32c::Unmask` inverted).
@@ -163,12 +180,7 @@ impl Bundle {
             let data_handle = block_handle(handle, &mut p)?;
             for (key, value) in block_entries(read_block(&index, data_handle)?)? {
                 if key.is_empty() {
-                    // The header: field 1 is the shard count.
-                    for (f, v) in fields(value).ok_or("malformed BundleHeaderProto")? {
-                        if let (1, Field::Varint(n)) = (f, v) {
-                            num_shards = n.max(1);
-                        }
-                    }
+                    num_shards = parse_header(value)?;
                     continue;
                 }
                 let name = String::from_utf8_lossy(&key).to_string();
@@ -243,6 +255,8 @@ impl Bundle {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::proto::tf::tensor_shape_proto::Dim;
+    use crate::proto::tf::{TensorShapeProto, TensorSliceProto};
 
     #[test]
     fn malformed_indexes_are_errors_not_panics() {
@@ -264,5 +278,60 @@ mod tests {
         let block = [5u8, 200, 200, 1, 0, 0, 0, 0];
         assert!(block_entries(&block).is_err());
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn entries_and_headers_decode_and_what_we_cannot_read_is_refused() {
+        let entry = BundleEntryProto {
+            dtype: 1,
+            shape: Some(TensorShapeProto {
+                dim: [3, 4].map(|size| Dim { size }).to_vec(),
+                unknown_rank: false,
+            }),
+            shard_id: 1,
+            offset: 48,
+            size: 48,
+            crc32c: 0xdead_beef,
+            slices: Vec::new(),
+        };
+        let want = Entry {
+            dtype: 1,
+            shape: vec![3, 4],
+            shard: 1,
+            offset: 48,
+            size: 48,
+            crc32c: 0xdead_beef,
+        };
+        assert_eq!(parse_entry(&entry.encode_to_vec()), Ok(want));
+        let sliced = BundleEntryProto {
+            slices: vec![TensorSliceProto {}],
+            ..entry.clone()
+        };
+        let e = parse_entry(&sliced.encode_to_vec()).unwrap_err();
+        assert!(e.contains("partitioned"), "{e}");
+        let unknown = BundleEntryProto {
+            shape: Some(TensorShapeProto {
+                dim: vec![Dim { size: -1 }],
+                unknown_rank: false,
+            }),
+            ..entry
+        };
+        assert!(parse_entry(&unknown.encode_to_vec()).is_err());
+        assert!(parse_entry(&[0x0a, 5, 1]).is_err());
+
+        let header = |num_shards, endianness: Endianness| BundleHeaderProto {
+            num_shards,
+            endianness: endianness as i32,
+        };
+        assert_eq!(
+            parse_header(&header(3, Endianness::Little).encode_to_vec()),
+            Ok(3)
+        );
+        assert_eq!(
+            parse_header(&header(0, Endianness::Little).encode_to_vec()),
+            Ok(1)
+        );
+        let e = parse_header(&header(1, Endianness::Big).encode_to_vec()).unwrap_err();
+        assert!(e.contains("big-endian"), "{e}");
     }
 }
