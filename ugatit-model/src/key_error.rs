@@ -12,6 +12,12 @@ pub enum KeyError {
         found: Vec<usize>,
         expected: Vec<usize>,
     },
+    #[error("cannot read tensor {net}.{key}: {reason}")]
+    Unreadable {
+        net: String,
+        key: String,
+        reason: String,
+    },
     #[error("unexpected tensors in {net}: {}", list(keys))]
     Unexpected { net: String, keys: Vec<String> },
 }

@@ -8,7 +8,7 @@ use burn::prelude::*;
 use crate::config::ModelConfig;
 use crate::discriminator::Discriminator;
 use crate::generator::Generator;
-use crate::params::{check_all_used, ParamSource, StateDict, StateWriter};
+use crate::params::{check_all_used, ParamSource, StateDict, StateWriter, TensorSource};
 use crate::KeyError;
 
 /// Translation direction; `A2B` is the official `genA2B` (selfie to anime in selfie2anime).
@@ -160,7 +160,7 @@ pub fn split_networks(
 /// in errors and scopes its parameter ids.
 pub fn generator_from<B: Backend>(
     cfg: &ModelConfig,
-    sd: &StateDict,
+    sd: &dyn TensorSource,
     net: &str,
     device: &B::Device,
 ) -> Result<Generator<B>, KeyError> {
@@ -174,7 +174,7 @@ pub fn generator_from<B: Backend>(
 pub fn discriminator_from<B: Backend>(
     ch: usize,
     n_layers: usize,
-    sd: &StateDict,
+    sd: &dyn TensorSource,
     net: &str,
     device: &B::Device,
 ) -> Result<Discriminator<B>, KeyError> {

@@ -43,9 +43,9 @@ pub fn is_url(s: &str) -> bool {
 /// A run folder in an object store.
 pub struct RemoteRun {
     url: String,
-    store: Arc<dyn ObjectStore>,
+    pub(crate) store: Arc<dyn ObjectStore>,
     prefix: Key,
-    rt: tokio::runtime::Runtime,
+    pub(crate) rt: tokio::runtime::Runtime,
 }
 
 impl std::fmt::Debug for RemoteRun {
@@ -129,13 +129,13 @@ impl RemoteRun {
         &self.url
     }
 
-    fn key(&self, rel: &str) -> Key {
+    pub(crate) fn key(&self, rel: &str) -> Key {
         rel.split('/')
             .filter(|p| !p.is_empty())
             .fold(self.prefix.clone(), |k, part| k.clone().join(part))
     }
 
-    fn err(&self, what: &str, e: impl std::fmt::Display) -> RemoteError {
+    pub(crate) fn err(&self, what: &str, e: impl std::fmt::Display) -> RemoteError {
         let text = e.to_string();
         let hint = if text.contains("NoSuchBucket") || text.contains("bucket does not exist") {
             " (the bucket does not exist)"
@@ -319,6 +319,24 @@ impl RemoteRun {
     /// Downloads the run's `config.toml` and the checkpoint `latest` names into `cache` (a
     /// local run folder), unless they are there already; returns the checkpoint's step.
     pub fn download_latest(&self, cache: &Path) -> Result<u64, RemoteError> {
+        self.download_run_files(cache)?;
+        let step = self.latest_step()?.ok_or_else(|| RemoteError {
+            url: self.url.clone(),
+            message: "holds no complete checkpoint yet (no `latest` marker)".into(),
+        })?;
+        self.download_checkpoint(cache, step)?;
+        Ok(step)
+    }
+
+    /// Downloads the run's `config.toml` and the checkpoint of `step` (any checkpoint the bucket
+    /// still holds, not only the newest) into `cache`.
+    pub fn download_step(&self, cache: &Path, step: u64) -> Result<Checkpoint, RemoteError> {
+        self.download_run_files(cache)?;
+        self.download_checkpoint(cache, step)
+    }
+
+    /// The run's `config.toml` and metrics history into `cache`.
+    fn download_run_files(&self, cache: &Path) -> Result<(), RemoteError> {
         let Some(config) = self.get_bytes("config.toml")? else {
             // A missing bucket also reads as "not found": listing tells the two apart.
             self.list("")?;
@@ -339,10 +357,12 @@ impl RemoteRun {
                     .map_err(|e| self.err("cannot write the cache", e))?;
             }
         }
-        let step = self.latest_step()?.ok_or_else(|| RemoteError {
-            url: self.url.clone(),
-            message: "holds no complete checkpoint yet (no `latest` marker)".into(),
-        })?;
+        Ok(())
+    }
+
+    /// The checkpoint of `step` into `cache`, unless a verified copy is there already; staged
+    /// in a hidden folder and renamed into place, so the cache never holds half of one.
+    fn download_checkpoint(&self, cache: &Path, step: u64) -> Result<Checkpoint, RemoteError> {
         let name = checkpoint_name(step);
         let local = cache.join("checkpoints").join(&name);
         let done = Checkpoint {
@@ -350,17 +370,48 @@ impl RemoteRun {
             dir: local.clone(),
         };
         if done.verify().is_ok() {
-            return Ok(step);
+            return Ok(done);
+        }
+        let files = self.list(&format!("checkpoints/{name}"))?;
+        if files.is_empty() {
+            let held: Vec<String> = self
+                .checkpoint_steps()?
+                .iter()
+                .map(|s| s.to_string())
+                .collect();
+            return Err(RemoteError {
+                url: self.url.clone(),
+                message: format!(
+                    "holds no checkpoint of step {step} (it holds steps: {})",
+                    if held.is_empty() {
+                        "none".to_string()
+                    } else {
+                        held.join(", ")
+                    }
+                ),
+            });
         }
         let staging = cache.join("checkpoints").join(format!(".{name}.download"));
         let _ = std::fs::remove_dir_all(&staging);
-        for (rel, _) in self.list(&format!("checkpoints/{name}"))? {
+        for (rel, _) in files {
             let file = rel.rsplit('/').next().unwrap_or(&rel).to_string();
             self.download_file(&rel, &staging.join(file))?;
         }
         let _ = std::fs::remove_dir_all(&local);
         std::fs::rename(&staging, &local).map_err(|e| self.err("cannot write the cache", e))?;
-        Ok(step)
+        Ok(done)
+    }
+
+    /// The steps of the checkpoints the bucket holds, oldest first.
+    pub fn checkpoint_steps(&self) -> Result<Vec<u64>, RemoteError> {
+        let mut steps: Vec<u64> = self
+            .list("checkpoints")?
+            .iter()
+            .filter_map(|(r, _)| step_of(r))
+            .collect();
+        steps.sort_unstable();
+        steps.dedup();
+        Ok(steps)
     }
 
     /// Applies retention to the bucket's own checkpoints: keeps the newest `keep`, every
@@ -369,12 +420,6 @@ impl RemoteRun {
     pub fn prune(&self, keep: usize, milestone_every: u64) -> Result<(), RemoteError> {
         let latest = self.latest_step()?;
         let listed = self.list("checkpoints")?;
-        let step_of = |rel: &str| {
-            rel.split('/')
-                .nth(1)
-                .and_then(|d| d.strip_prefix("step-"))
-                .and_then(|s| s.parse::<u64>().ok())
-        };
         let mut steps: Vec<u64> = listed.iter().filter_map(|(r, _)| step_of(r)).collect();
         steps.sort_unstable();
         steps.dedup();
@@ -399,6 +444,14 @@ impl RemoteRun {
             Ok(())
         })
     }
+}
+
+/// The step of a checkpoint file's key relative to the run (`checkpoints/step-N/...`).
+fn step_of(rel: &str) -> Option<u64> {
+    rel.split('/')
+        .nth(1)
+        .and_then(|d| d.strip_prefix("step-"))
+        .and_then(|s| s.parse::<u64>().ok())
 }
 
 /// The local cache folder for a bucket run: `--cache-dir`, else `$XDG_CACHE_HOME/ugatit`, else

@@ -66,6 +66,8 @@ fn file_sum(path: &Path) -> std::io::Result<FileSum> {
     })
 }
 const PREFIX: &str = "step-";
+/// Suffix of a checkpoint moved aside while one of the same step replaces it.
+const REPLACED: &str = ".replaced";
 
 /// A run folder (local path).
 #[derive(Debug, Clone)]
@@ -96,6 +98,17 @@ impl Checkpoint {
 
     /// Checks the format version and every file against the manifest.
     pub fn verify(&self) -> Result<(), WeightsError> {
+        self.verify_files(None)
+    }
+
+    /// Checks the format version and the networks' file against the manifest, and nothing
+    /// else: what translating or exporting reads (the optimiser state can be gigabytes).
+    pub fn verify_networks(&self) -> Result<(), WeightsError> {
+        self.verify_files(Some(&[CHECKPOINT_FILE]))
+    }
+
+    /// Checks the format version and the files named in `only` (all, for `None`).
+    fn verify_files(&self, only: Option<&[&str]>) -> Result<(), WeightsError> {
         let manifest_path = self.dir.join(MANIFEST_FILE);
         let text = std::fs::read_to_string(&manifest_path).map_err(|e| {
             WeightsError::corrupt(
@@ -116,6 +129,9 @@ impl Checkpoint {
             });
         }
         for (name, want) in &manifest.files {
+            if only.is_some_and(|only| !only.contains(&name.as_str())) {
+                continue;
+            }
             let path = self.dir.join(name);
             let got = file_sum(&path).map_err(|e| WeightsError::io(&path, e))?;
             if got.bytes != want.bytes {
@@ -163,11 +179,19 @@ impl RunDir {
         if !dir.is_dir() {
             return Ok(Vec::new());
         }
-        let mut found = Vec::new();
+        let mut found = BTreeMap::new();
+        let mut aside = Vec::new();
         for entry in std::fs::read_dir(&dir)? {
             let entry = entry?;
             let name = entry.file_name().to_string_lossy().to_string();
-            let Some(step) = name
+            let (step, replaced) = match name
+                .strip_prefix('.')
+                .and_then(|n| n.strip_suffix(REPLACED))
+            {
+                Some(inner) => (inner, true),
+                None => (name.as_str(), false),
+            };
+            let Some(step) = step
                 .strip_prefix(PREFIX)
                 .and_then(|s| s.parse::<u64>().ok())
             else {
@@ -177,12 +201,21 @@ impl RunDir {
                 step,
                 dir: entry.path(),
             };
-            if c.file().is_file() {
-                found.push(c);
+            if !c.file().is_file() {
+                continue;
+            }
+            if replaced {
+                aside.push(c);
+            } else {
+                found.insert(step, c);
             }
         }
-        found.sort_by_key(|c| c.step);
-        Ok(found)
+        // A checkpoint moved aside by a replacement that crashed before its successor was
+        // renamed into place is still the whole checkpoint of its step.
+        for c in aside {
+            found.entry(c.step).or_insert(c);
+        }
+        Ok(found.into_values().collect())
     }
 
     /// The newest complete checkpoint, unverified.
@@ -193,12 +226,27 @@ impl RunDir {
     /// The newest checkpoint that passes [`Checkpoint::verify`], and the newer ones that did not
     /// (with why), for the caller to report.
     pub fn latest_verified(&self) -> Result<(Option<Checkpoint>, Vec<WeightsError>), WeightsError> {
+        self.latest_passing(Checkpoint::verify)
+    }
+
+    /// As [`Self::latest_verified`], checking only the networks' file
+    /// ([`Checkpoint::verify_networks`]).
+    pub fn latest_with_networks(
+        &self,
+    ) -> Result<(Option<Checkpoint>, Vec<WeightsError>), WeightsError> {
+        self.latest_passing(Checkpoint::verify_networks)
+    }
+
+    fn latest_passing(
+        &self,
+        check: impl Fn(&Checkpoint) -> Result<(), WeightsError>,
+    ) -> Result<(Option<Checkpoint>, Vec<WeightsError>), WeightsError> {
         let all = self
             .checkpoints()
             .map_err(|e| WeightsError::io(self.checkpoints_dir(), e))?;
         let mut bad = Vec::new();
         for c in all.into_iter().rev() {
-            match c.verify() {
+            match check(&c) {
                 Ok(()) => return Ok((Some(c), bad)),
                 Err(e) => bad.push(e),
             }
@@ -283,7 +331,9 @@ impl StagedCheckpoint {
     }
 
     /// Syncs every file and renames the folder into place. Replaces an older checkpoint of the
-    /// same step (a re-run after a crash between its rename and later steps).
+    /// same step (a re-run after a crash between its rename and later steps) by moving it aside
+    /// first and deleting it only once the new one is in place, so a crash between the two
+    /// renames leaves one of them whole (listed by [`RunDir::checkpoints`]).
     pub fn commit(self) -> Result<Checkpoint, WeightsError> {
         let io = |e| WeightsError::io(&self.staging, e);
         if !self.staging.join(CHECKPOINT_FILE).is_file() {
@@ -312,14 +362,25 @@ impl StagedCheckpoint {
         };
         let text = serde_json::to_string_pretty(&manifest).unwrap_or_default();
         crate::atomic::write_atomic(&self.staging.join(MANIFEST_FILE), text.as_bytes())?;
+        let parent = self.target.parent().unwrap_or(Path::new("."));
+        let sync_parent = || std::fs::File::open(parent).and_then(|d| d.sync_all());
+        let name = self
+            .target
+            .file_name()
+            .map(|n| n.to_string_lossy().to_string())
+            .unwrap_or_default();
+        let aside = parent.join(format!(".{name}{REPLACED}"));
         if self.target.exists() {
-            std::fs::remove_dir_all(&self.target).map_err(io)?;
+            if aside.exists() {
+                // Left by an earlier crash after its replacement was in place: stale.
+                std::fs::remove_dir_all(&aside).map_err(io)?;
+            }
+            std::fs::rename(&self.target, &aside).map_err(io)?;
         }
         std::fs::rename(&self.staging, &self.target).map_err(io)?;
-        if let Some(parent) = self.target.parent() {
-            std::fs::File::open(parent)
-                .and_then(|d| d.sync_all())
-                .map_err(io)?;
+        sync_parent().map_err(io)?;
+        if aside.exists() {
+            std::fs::remove_dir_all(&aside).map_err(io)?;
         }
         Ok(Checkpoint {
             step: self.step,

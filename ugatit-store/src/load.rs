@@ -6,12 +6,15 @@ use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
 use ugatit_model::nets::{generator_from, network, split_networks};
+use ugatit_model::params::TensorSource;
 use ugatit_model::tf::{build as tf_build, scope as tf_scope, TfConfig};
-use ugatit_model::{AnyGenerator, Direction, KeyError, ModelConfig, Ugatit, Variant};
+use ugatit_model::{AnyGenerator, Direction, KeyError, ModelConfig, StateDict, Ugatit, Variant};
 
 use crate::checkpoint::{RunDir, CHECKPOINT_FILE};
 use crate::error::WeightsError;
-use crate::formats::{read_file, Contents, LoadedTensors};
+use crate::formats::safetensors_file::describe;
+use crate::formats::safetensors_reader::SafetensorsFile;
+use crate::formats::{is_pytorch, pytorch, read_file, Contents, LoadedTensors, SourceFormat};
 
 /// A generator ready to translate, with its architecture.
 #[derive(Debug)]
@@ -34,11 +37,12 @@ pub fn read_tensors(path: &Path) -> Result<LoadedTensors, WeightsError> {
         prefix?;
         return Err(WeightsError::Unsupported {
             path: path.to_path_buf(),
-            reason: "a TensorFlow U-GAT-IT checkpoint: its generators translate and export, but                      training from it is out of scope (its discriminators differ)"
+            reason: "a TensorFlow U-GAT-IT checkpoint: its generators translate and export, but \
+                     training from it is out of scope (its discriminators differ)"
                 .into(),
         });
     }
-    let (file, skipped) = resolve(path)?;
+    let (file, skipped) = resolve(path, Verify::All)?;
     let mut t = read_file(&file)?;
     t.skipped = skipped;
     Ok(t)
@@ -89,11 +93,73 @@ pub fn load_generator<B: Backend>(
     if let Some(prefix) = crate::formats::tf::checkpoint::locate(path) {
         return load_tf_generator(&prefix?, direction, device);
     }
-    let t = read_tensors(path)?;
-    if let Some(d) = t.direction {
+    let (file, skipped) = resolve(path, Verify::NetworksOnly)?;
+    let found = if is_pytorch(&file)? {
+        // Official `.pt` files are read whole by burn-store's pickle reader.
+        let t = pytorch::read(&file)?;
+        let sd = match t.contents {
+            Contents::Model(sd) | Contents::Generator(sd) => sd,
+        };
+        let own = if matches!(t.format, SourceFormat::OfficialPytorch) && is_model(&sd) {
+            network(&sd, direction.generator_name())
+        } else {
+            sd
+        };
+        let header = Header {
+            config: t.config,
+            img_size_known: t.img_size_known,
+            direction: None,
+            step: None,
+            variant: Variant::Pytorch,
+        };
+        build_generator(&file, &header, &own, direction, device)?
+    } else {
+        // Our files (and plain safetensors) are read tensor by tensor: only this generator.
+        let st = SafetensorsFile::open(&file)?;
+        let d = describe(&st)?;
+        let prefix = if d.is_model {
+            format!("{}.", direction.generator_name())
+        } else {
+            String::new()
+        };
+        let header = Header {
+            config: d.config,
+            img_size_known: d.img_size_known,
+            direction: d.direction,
+            step: d.step,
+            variant: d.variant,
+        };
+        build_generator(&file, &header, &st.network(&prefix), direction, device)?
+    };
+    Ok(LoadedGenerator { skipped, ..found })
+}
+
+/// What a generator is built with, besides its tensors.
+struct Header {
+    config: ModelConfig,
+    img_size_known: bool,
+    direction: Option<Direction>,
+    step: Option<u64>,
+    variant: Variant,
+}
+
+fn is_model(sd: &StateDict) -> bool {
+    sd.keys()
+        .any(|k| k.starts_with("genA2B.") || k.starts_with("genB2A."))
+}
+
+/// Builds the `direction` generator from its own tensors `own` (keys without prefix).
+fn build_generator<B: Backend>(
+    file: &Path,
+    header: &Header,
+    own: &dyn TensorSource,
+    direction: Direction,
+    device: &B::Device,
+) -> Result<LoadedGenerator<B>, WeightsError> {
+    if let Some(d) = header.direction {
         if d != direction {
             return Err(WeightsError::Unsupported {
-                path: t.path.clone(),
+                path: file.to_path_buf(),
                 reason: format!(
                     "this generator translates {d}; it cannot translate {direction} \
                      (export the {direction} generator, or pass --direction {d})"
@@ -102,40 +168,51 @@ pub fn load_generator<B: Backend>(
         }
     }
     let name = direction.generator_name();
-    let own = match &t.contents {
-        Contents::Generator(sd) => sd.clone(),
-        Contents::Model(sd) => network(sd, name),
-    };
-    if own.is_empty() {
+    if own.keys().is_empty() {
         return Err(WeightsError::not_ugatit(
-            &t.path,
+            file,
             format!("it holds no {name} generator"),
         ));
     }
-    let generator = match t.variant {
+    let config = &header.config;
+    let generator = match header.variant {
         Variant::Pytorch => AnyGenerator::Pytorch(Box::new(
-            generator_from(&t.config, &own, name, device).map_err(|e| keys(&t.path, e))?,
+            generator_from(config, own, name, device).map_err(|e| keys(file, e))?,
         )),
         Variant::Tf => {
             let cfg = TfConfig {
-                ch: t.config.ch,
-                n_res: t.config.n_res,
-                light: t.config.light,
-                img_size: (!t.config.light).then_some(t.config.img_size),
+                ch: config.ch,
+                n_res: config.n_res,
+                light: config.light,
+                img_size: (!config.light).then_some(config.img_size),
             };
-            let g =
-                tf_build(cfg, &own, tf_scope(direction), device).map_err(|e| keys(&t.path, e))?;
-            AnyGenerator::Tf(Box::new(g), own)
+            // Exports of a TF generator write its own tensors: keep them.
+            let mut sd = StateDict::new();
+            for key in own.keys() {
+                let data = own.read(&key).map_err(|reason| {
+                    keys(
+                        file,
+                        KeyError::Unreadable {
+                            net: name.to_string(),
+                            key: key.clone(),
+                            reason,
+                        },
+                    )
+                })?;
+                sd.insert(key, data);
+            }
+            let g = tf_build(cfg, &sd, tf_scope(direction), device).map_err(|e| keys(file, e))?;
+            AnyGenerator::Tf(Box::new(g), sd)
         }
     };
     Ok(LoadedGenerator {
         generator,
-        config: t.config,
-        img_size_known: t.img_size_known,
+        config: header.config.clone(),
+        img_size_known: header.img_size_known,
         direction,
-        path: t.path,
-        step: t.step,
-        skipped: t.skipped,
+        path: file.to_path_buf(),
+        step: header.step,
+        skipped: Vec::new(),
     })
 }
 
@@ -172,9 +249,18 @@ fn load_tf_generator<B: Backend>(
     })
 }
 
+/// What of a run folder's checkpoints is checked against their manifests before use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Verify {
+    /// Every file (resuming reads the optimiser state too).
+    All,
+    /// The networks' file only (translating and exporting read nothing else).
+    NetworksOnly,
+}
+
 /// A run folder resolves to its newest verified checkpoint's file (with the newer ones passed
 /// over, as messages), a checkpoint folder to its file; anything else is taken as a file.
-fn resolve(path: &Path) -> Result<(PathBuf, Vec<String>), WeightsError> {
+fn resolve(path: &Path, verify: Verify) -> Result<(PathBuf, Vec<String>), WeightsError> {
     let meta = std::fs::metadata(path).map_err(|e| WeightsError::io(path, e))?;
     if !meta.is_dir() {
         return Ok((path.to_path_buf(), Vec::new()));
@@ -185,7 +271,10 @@ fn resolve(path: &Path) -> Result<(PathBuf, Vec<String>), WeightsError> {
     }
     let run = RunDir::new(path);
     if run.checkpoints_dir().is_dir() {
-        let (found, bad) = run.latest_verified()?;
+        let (found, bad) = match verify {
+            Verify::All => run.latest_verified()?,
+            Verify::NetworksOnly => run.latest_with_networks()?,
+        };
         let bad: Vec<String> = bad.iter().map(|e| e.to_string()).collect();
         return match found {
             Some(c) => Ok((c.file(), bad)),

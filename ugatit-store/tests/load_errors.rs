@@ -55,6 +55,23 @@ fn the_first_mismatching_tensor_is_named_with_both_shapes() {
 }
 
 #[test]
+fn a_discriminator_without_spectral_norm_is_refused_naming_the_key() {
+    for e in [
+        gen_error(&bad("no_weight_orig.pt")),
+        load_model::<Cpu>(&bad("no_weight_orig.pt"), &Default::default())
+            .err()
+            .unwrap()
+            .to_string(),
+    ] {
+        assert!(
+            e.contains("missing tensor disGA.model.1.weight_orig"),
+            "{e}"
+        );
+        assert!(!e.contains('\n'), "{e}");
+    }
+}
+
+#[test]
 fn other_pytorch_files_are_not_ugatit() {
     let e = gen_error(&bad("not_ugatit.pt"));
     assert!(e.contains("not a U-GAT-IT checkpoint"), "{e}");

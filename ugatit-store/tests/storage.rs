@@ -52,6 +52,48 @@ fn checkpoints_round_trip_and_the_newest_complete_one_wins() {
 }
 
 #[test]
+fn replacing_a_checkpoint_of_the_same_step_never_leaves_the_step_without_one() {
+    let (model, config) = official_light();
+    let dir = tempfile::tempdir().unwrap();
+    let run = RunDir::new(dir.path());
+    let commit = |extra: &[u8]| {
+        let staged = run.begin_checkpoint(4).unwrap();
+        staged.write_nets(&model, &config).unwrap();
+        std::fs::write(staged.dir().join("extra.bin"), extra).unwrap();
+        staged.commit().unwrap()
+    };
+    let old = commit(b"old");
+    // The state between the commit's two renames: the old checkpoint moved aside, the new one
+    // still staged. The old one must still be found, whole.
+    let staged = run.begin_checkpoint(4).unwrap();
+    staged.write_nets(&model, &config).unwrap();
+    let aside = run.checkpoints_dir().join(".step-00000004.replaced");
+    std::fs::rename(&old.dir, &aside).unwrap();
+    let (found, bad) = run.latest_verified().unwrap();
+    assert!(bad.is_empty(), "{bad:?}");
+    let found = found.expect("the checkpoint moved aside is still listed");
+    assert_eq!((found.step, found.dir.clone()), (4, aside.clone()));
+    assert_eq!(std::fs::read(found.dir.join("extra.bin")).unwrap(), b"old");
+    drop(staged);
+
+    // A replacement then puts the new one in place and removes what was set aside.
+    let new = commit(b"new");
+    assert_eq!(new.dir, run.checkpoints_dir().join("step-00000004"));
+    assert!(!aside.exists());
+    let all = run.checkpoints().unwrap();
+    assert_eq!(all.len(), 1);
+    assert_eq!(std::fs::read(all[0].dir.join("extra.bin")).unwrap(), b"new");
+    all[0].verify().unwrap();
+    // And a plain replacement (nothing set aside) leaves nothing behind either.
+    commit(b"newer");
+    let names: Vec<String> = std::fs::read_dir(run.checkpoints_dir())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(names, ["step-00000004"]);
+}
+
+#[test]
 fn commit_refuses_a_checkpoint_without_networks() {
     let dir = tempfile::tempdir().unwrap();
     let staged = RunDir::new(dir.path()).begin_checkpoint(1).unwrap();

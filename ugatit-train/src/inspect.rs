@@ -4,9 +4,8 @@ use std::path::Path;
 
 use anyhow::Result;
 use ugatit_store::checkpoint::RunDir;
-use ugatit_store::formats::safetensors_file::FORMAT_VERSION;
 use ugatit_store::read_tensors;
-use ugatit_store::{Contents, SourceFormat};
+use ugatit_store::Contents;
 
 pub fn run(path: &Path) -> Result<()> {
     let run = RunDir::new(path);
@@ -32,11 +31,8 @@ pub fn run(path: &Path) -> Result<()> {
     let t = read_tensors(path)?;
     println!("file: {}", t.path.display());
     println!("format: {:?}", t.format);
-    if matches!(
-        t.format,
-        SourceFormat::Checkpoint | SourceFormat::GeneratorFile
-    ) {
-        println!("file format version: {FORMAT_VERSION}");
+    if let Some(v) = t.format_version {
+        println!("file format version: {v}");
     }
     if let Some(step) = t.step {
         println!("step: {step}");

@@ -14,7 +14,7 @@ use burn::prelude::*;
 pub use generator::{TfConfig, TfGenerator};
 
 use crate::nets::Direction;
-use crate::params::{check_all_used, ParamSource, StateDict};
+use crate::params::{check_all_used, ParamSource, TensorSource};
 use crate::KeyError;
 
 /// The TF scope of the generator for `direction`: the official code's `generator_B` turns A
@@ -29,7 +29,7 @@ pub fn scope(direction: Direction) -> &'static str {
 /// Builds a TF generator from its tensors (keys below its scope, `.`-separated, kernels OIHW).
 pub fn build<B: Backend>(
     cfg: TfConfig,
-    sd: &StateDict,
+    sd: &dyn TensorSource,
     name: &str,
     device: &B::Device,
 ) -> Result<TfGenerator<B>, KeyError> {

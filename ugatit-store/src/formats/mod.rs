@@ -7,6 +7,7 @@
 pub mod infer;
 pub mod pytorch;
 pub mod safetensors_file;
+pub mod safetensors_reader;
 pub mod tf;
 
 use std::io::Read;
@@ -35,6 +36,8 @@ pub struct LoadedTensors {
     /// The file the tensors came from (a run folder resolves to its newest checkpoint).
     pub path: PathBuf,
     pub format: SourceFormat,
+    /// The format version the file records (our safetensors files), not this binary's.
+    pub format_version: Option<u32>,
     pub contents: Contents,
     pub config: ModelConfig,
     /// False when `config.img_size` is a guess: a light generator's shapes do not fix it.
@@ -58,19 +61,24 @@ pub enum Contents {
     Generator(StateDict),
 }
 
-/// Reads one weights file, recognising its format by its first bytes: a zip or pickle is a
-/// PyTorch file, anything else is taken as safetensors.
-pub fn read_file(file: &Path) -> Result<LoadedTensors, WeightsError> {
-    let file = file.to_path_buf();
+/// Whether `file` is a PyTorch file (a zip or a pickle, by its first bytes); anything else is
+/// taken as safetensors. An empty file is no model at all.
+pub fn is_pytorch(file: &Path) -> Result<bool, WeightsError> {
     let mut magic = [0u8; 8];
-    let n = std::fs::File::open(&file)
+    let n = std::fs::File::open(file)
         .and_then(|mut f| f.read(&mut magic))
-        .map_err(|e| WeightsError::io(&file, e))?;
+        .map_err(|e| WeightsError::io(file, e))?;
     if n == 0 {
-        return Err(WeightsError::not_ugatit(&file, "the file is empty"));
+        return Err(WeightsError::not_ugatit(file, "the file is empty"));
     }
-    if magic.starts_with(b"PK\x03\x04") || magic.starts_with(&[0x80]) {
-        return pytorch::read(&file);
+    Ok(magic.starts_with(b"PK\x03\x04") || magic.starts_with(&[0x80]))
+}
+
+/// Reads one weights file whole, recognising its format by [`is_pytorch`].
+pub fn read_file(file: &Path) -> Result<LoadedTensors, WeightsError> {
+    if is_pytorch(file)? {
+        pytorch::read(file)
+    } else {
+        safetensors_file::read(file)
     }
-    safetensors_file::read(&file)
 }

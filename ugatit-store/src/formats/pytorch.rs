@@ -50,6 +50,7 @@ pub fn read(path: &Path) -> Result<LoadedTensors, WeightsError> {
     Ok(LoadedTensors {
         path: path.to_path_buf(),
         format: SourceFormat::OfficialPytorch,
+        format_version: None,
         contents: if is_model {
             Contents::Model(sd)
         } else {

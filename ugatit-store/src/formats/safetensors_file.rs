@@ -6,15 +6,14 @@
 //! of file, the direction of a generator and the training step. A safetensors file without our
 //! metadata is read as a plain state dict with official keys.
 
-use std::collections::HashMap;
 use std::path::Path;
 
-use burn::tensor::{DType, TensorData};
-use safetensors::tensor::{Dtype, SafeTensors};
-
-use super::infer::infer_any;
+use burn::tensor::DType;
+use ugatit_model::params::TensorSource;
 use ugatit_model::{Direction, ModelConfig, StateDict, Variant};
 
+use super::infer::infer_any;
+use super::safetensors_reader::SafetensorsFile;
 use super::{Contents, LoadedTensors, SourceFormat};
 use crate::atomic::write_atomic;
 use crate::error::WeightsError;
@@ -152,51 +151,68 @@ fn serialize(
     out
 }
 
-/// Reads one of our files, or a plain safetensors state dict with official keys.
-pub fn read(path: &Path) -> Result<LoadedTensors, WeightsError> {
-    let buf = std::fs::read(path).map_err(|e| WeightsError::io(path, e))?;
-    // A safetensors file starts with the 8-byte length of its JSON header.
-    if buf.len() < 10 || buf[8] != b'{' {
-        return Err(WeightsError::not_ugatit(
-            path,
-            "neither a PyTorch file nor a safetensors file, nor a run or checkpoint folder",
-        ));
-    }
-    let damaged =
-        |e| WeightsError::corrupt(path, format!("truncated or damaged safetensors file ({e})"));
-    let st = SafeTensors::deserialize(&buf).map_err(damaged)?;
-    let (_, header) = SafeTensors::read_metadata(&buf).map_err(damaged)?;
-    let md = header.metadata().clone().unwrap_or_default();
-    let mut sd = StateDict::new();
-    for (name, view) in st.tensors() {
-        let dtype = match view.dtype() {
-            Dtype::F32 => DType::F32,
-            Dtype::F16 => DType::F16,
-            Dtype::BF16 => DType::BF16,
-            other => {
-                return Err(WeightsError::Unsupported {
-                    path: path.to_path_buf(),
-                    reason: format!(
-                        "tensor {name} has dtype {other:?}; only F32, F16 and BF16 are read"
-                    ),
-                })
-            }
-        };
-        let data = TensorData::from_bytes_vec(view.data().to_vec(), view.shape().to_vec(), dtype);
-        sd.insert(name, data.convert::<f32>());
-    }
-    if md.get("format").map(String::as_str) == Some(FORMAT) {
-        ours(path, sd, &md)
-    } else {
-        plain(path, sd)
-    }
+/// What one of our safetensors files (or a plain one) holds, read from its header alone.
+#[derive(Debug, Clone)]
+pub struct Described {
+    pub format: SourceFormat,
+    pub format_version: Option<u32>,
+    pub config: ModelConfig,
+    pub img_size_known: bool,
+    pub direction: Option<Direction>,
+    pub step: Option<u64>,
+    pub variant: Variant,
+    /// Several networks with `genA2B.`-style prefixes, rather than one bare generator.
+    pub is_model: bool,
 }
 
-fn ours(
-    path: &Path,
-    sd: StateDict,
-    md: &HashMap<String, String>,
-) -> Result<LoadedTensors, WeightsError> {
+/// Reads one of our files, or a plain safetensors state dict with official keys, whole.
+pub fn read(path: &Path) -> Result<LoadedTensors, WeightsError> {
+    let st = SafetensorsFile::open(path)?;
+    let d = describe(&st)?;
+    let all = st.network("");
+    let mut sd = StateDict::new();
+    for key in all.keys() {
+        let data = all
+            .read(&key)
+            .map_err(|e| WeightsError::corrupt(path, format!("cannot read tensor {key} ({e})")))?;
+        sd.insert(key, data);
+    }
+    Ok(LoadedTensors {
+        path: path.to_path_buf(),
+        format: d.format,
+        format_version: d.format_version,
+        contents: if d.is_model {
+            Contents::Model(sd)
+        } else {
+            Contents::Generator(sd)
+        },
+        config: d.config,
+        img_size_known: d.img_size_known,
+        direction: d.direction,
+        step: d.step,
+        skipped: Vec::new(),
+        variant: d.variant,
+    })
+}
+
+/// Describes an open file: by our metadata, or by its tensors' shapes for a plain file.
+pub fn describe(st: &SafetensorsFile) -> Result<Described, WeightsError> {
+    let path = st.path();
+    let md = st.metadata();
+    if md.get("format").map(String::as_str) != Some(FORMAT) {
+        let (is_model, inferred) =
+            infer_any(&st.network("")).map_err(|reason| WeightsError::not_ugatit(path, reason))?;
+        return Ok(Described {
+            format: SourceFormat::PlainSafetensors,
+            format_version: None,
+            config: inferred.config,
+            img_size_known: inferred.img_size_known,
+            direction: None,
+            step: None,
+            variant: Variant::default(),
+            is_model,
+        });
+    }
     let bad = |what: &str| WeightsError::corrupt(path, format!("bad metadata: {what}"));
     let version: u32 = md
         .get("format_version")
@@ -234,40 +250,19 @@ fn ours(
         Some("tf") => Variant::Tf,
         Some(other) => return Err(bad(&format!("unknown variant {other:?}"))),
     };
-    let (format, contents) = match kind {
-        Some("checkpoint") => (SourceFormat::Checkpoint, Contents::Model(sd)),
-        Some("generator") => (SourceFormat::GeneratorFile, Contents::Generator(sd)),
+    let (format, is_model) = match kind {
+        Some("checkpoint") => (SourceFormat::Checkpoint, true),
+        Some("generator") => (SourceFormat::GeneratorFile, false),
         other => return Err(bad(&format!("unknown kind {other:?}"))),
     };
-    Ok(LoadedTensors {
-        path: path.to_path_buf(),
+    Ok(Described {
         format,
-        contents,
+        format_version: Some(version),
         config,
         img_size_known: true,
         direction,
         step,
-        skipped: Vec::new(),
         variant,
-    })
-}
-
-fn plain(path: &Path, sd: StateDict) -> Result<LoadedTensors, WeightsError> {
-    let (is_model, inferred) =
-        infer_any(&sd).map_err(|reason| WeightsError::not_ugatit(path, reason))?;
-    Ok(LoadedTensors {
-        path: path.to_path_buf(),
-        format: SourceFormat::PlainSafetensors,
-        contents: if is_model {
-            Contents::Model(sd)
-        } else {
-            Contents::Generator(sd)
-        },
-        config: inferred.config,
-        img_size_known: inferred.img_size_known,
-        direction: None,
-        step: None,
-        skipped: Vec::new(),
-        variant: Default::default(),
+        is_model,
     })
 }
