@@ -1,5 +1,7 @@
-//! Four official training steps from an official `.pt` give the PyTorch reference's losses and
-//! trained image (fixture: ugatit-store/tests/fixtures/full_96_ch4_r2, made with `--steps 4`).
+//! Four official training steps from an official `.pt` give the PyTorch reference's losses,
+//! each of the 12 terms (not only the two totals, in which the 1000x CAM term hides the
+//! others), and its trained image (fixture: ugatit-store/tests/fixtures/full_96_ch4_r2, made
+//! with `--steps 4`).
 
 use std::path::PathBuf;
 
@@ -12,7 +14,7 @@ use ugatit_store::load_model;
 use ugatit_train::config::TrainConfig;
 use ugatit_train::data::push_planar;
 use ugatit_train::schedule::lr_at;
-use ugatit_train::step::TrainState;
+use ugatit_train::step::{TrainState, LOSS_NAMES};
 
 type B = Autodiff<Cpu>;
 
@@ -31,8 +33,21 @@ fn image(path: &str) -> Tensor<B, 4> {
     )
 }
 
+/// Relative tolerance of every loss term at `step`, as the README states. Over steps 1 and 2
+/// the terms agree to float32 rounding (2.4e-7 at most, measured). Later, weights whose
+/// gradients are at rounding level have moved by about lr * sign(gradient) (Adam's first
+/// steps), either way: the reference itself, run with 1 thread and with 2, differs by up to
+/// 7.4e-4 at steps 3 and 4 (g_cycle_B), so 1e-3 is all a term can show there.
+fn tolerance(step: u64) -> f64 {
+    if step <= 2 {
+        1e-6
+    } else {
+        1e-3
+    }
+}
+
 #[test]
-fn four_steps_match_the_reference() {
+fn four_steps_match_the_reference_in_every_loss_term() {
     let info: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(case().join("case.json")).unwrap()).unwrap();
     let (model, _) = load_model::<B>(&case().join("official.pt"), &Default::default()).unwrap();
@@ -46,12 +61,18 @@ fn four_steps_match_the_reference() {
     for want in info["losses"].as_array().unwrap() {
         let step = want["step"].as_u64().unwrap();
         let got = state.step(a.clone(), b.clone(), lr_at(step, &cfg));
-        for name in ["d_loss", "g_loss"] {
-            let w = want[name].as_f64().unwrap() as f32;
-            let g = got.get(name);
+        for name in LOSS_NAMES {
+            let w = want[name]
+                .as_f64()
+                .unwrap_or_else(|| panic!("case.json step {step} has no {name}"));
+            let g = f64::from(got.get(name));
             let rel = ((g - w) / w).abs();
             println!("step {step} {name}: ours {g} reference {w} rel {rel:e}");
-            assert!(rel <= 1e-3, "step {step} {name}: {g} vs reference {w}");
+            assert!(
+                rel <= tolerance(step),
+                "step {step} {name}: {g} vs reference {w} (relative {rel:e} > {:e})",
+                tolerance(step)
+            );
         }
     }
     let out = state.gens.a2b.valid().forward(a.inner()).image;
