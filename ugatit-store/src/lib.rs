@@ -13,6 +13,7 @@
 
 pub mod atomic;
 pub mod bucket;
+pub mod bucket_sync;
 pub mod checkpoint;
 pub mod error;
 pub mod export;
