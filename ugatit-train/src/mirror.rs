@@ -1,8 +1,15 @@
 //! Mirroring a run's local cache folder to its bucket, in the background: the config first,
-//! each checkpoint once it is complete locally (then the `latest` marker), retention as the
-//! local run's, and metrics, TensorBoard files and samples every few minutes and at the end. A
-//! training step never waits for an upload.
+//! each checkpoint once it is complete locally (after the metrics history, then the `latest`
+//! marker), retention as the local run's, and every upload interval the TensorBoard files the
+//! writer has closed and the new samples; at the end, whatever is left. A training step never
+//! waits for an upload, and no log byte is sent twice (objects cannot be appended to):
+//! - TensorBoard: the writer starts a new event file each interval (see [`RollSignal`]), and
+//!   each closed file is uploaded once, whole.
+//! - `metrics.jsonl`: the whole history, but only with each checkpoint (which is far larger)
+//!   and at the end, so a resume on a fresh machine finds the history up to the checkpoint it
+//!   starts from. Between checkpoints, TensorBoard's files carry the same scalars.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{channel, RecvTimeoutError, Sender};
 use std::thread::JoinHandle;
@@ -11,10 +18,16 @@ use std::time::{Duration, Instant};
 use ugatit_store::bucket::{RemoteError, RemoteRun};
 use ugatit_store::checkpoint::Checkpoint;
 
-/// How often logs and samples are copied up.
-const LOG_INTERVAL: Duration = Duration::from_secs(300);
+use crate::log::RollSignal;
+
+/// How often closed TensorBoard files and samples are copied up.
+pub const LOG_INTERVAL: Duration = Duration::from_secs(300);
 /// Tries per upload, with doubling waits between them.
 const TRIES: u32 = 4;
+/// The metrics history, relative to the run folder.
+const METRICS: &str = "metrics.jsonl";
+/// The folders of files written once (event files once closed, sample grids).
+const LOG_DIRS: [&str; 2] = ["tb", "samples"];
 
 enum Job {
     Config,
@@ -26,6 +39,7 @@ enum Job {
 pub struct Mirror {
     tx: Sender<Job>,
     worker: Option<JoinHandle<()>>,
+    rolls: RollSignal,
 }
 
 /// Retries `f` with exponential backoff, reporting the last failure.
@@ -46,33 +60,64 @@ fn with_retries(what: &str, mut f: impl FnMut() -> Result<(), RemoteError>) -> b
     false
 }
 
-/// Uploads the logs and samples that changed since the last call.
-fn upload_logs(
-    remote: &RemoteRun,
-    local: &Path,
-    sent: &mut std::collections::BTreeMap<PathBuf, u64>,
-) {
-    let mut files = vec![local.join("metrics.jsonl")];
-    for dir in ["tb", "samples"] {
-        if let Ok(entries) = std::fs::read_dir(local.join(dir)) {
-            files.extend(entries.filter_map(|e| e.ok().map(|e| e.path())));
-        }
+/// What the bucket holds of the run's logs: size by path relative to the run.
+type Sent = BTreeMap<String, u64>;
+
+/// The log files a bucket already holds (from an earlier process of the run), so that a resumed
+/// run does not send them again. A failed listing only costs re-uploads.
+fn already_sent(remote: &RemoteRun) -> Sent {
+    LOG_DIRS
+        .iter()
+        .filter_map(|dir| remote.list(dir).ok())
+        .flatten()
+        .collect()
+}
+
+/// Uploads `rel` unless the bucket holds it at its current size.
+fn upload_once(remote: &RemoteRun, local: &Path, rel: &str, sent: &mut Sent) {
+    let path = local.join(rel);
+    let Ok(size) = std::fs::metadata(&path).map(|m| m.len()) else {
+        return;
+    };
+    if sent.get(rel) == Some(&size) {
+        return;
     }
-    for f in files.into_iter().filter(|f| f.is_file()) {
-        let size = std::fs::metadata(&f).map(|m| m.len()).unwrap_or(0);
-        if sent.get(&f) == Some(&size) {
-            continue;
-        }
-        let rel = f
-            .strip_prefix(local)
-            .unwrap_or(&f)
-            .to_string_lossy()
-            .replace('\\', "/");
-        if with_retries(&format!("upload of {rel}"), || {
-            remote.upload_file(&f, &rel, &|_| ())
-        }) {
-            sent.insert(f, size);
-        }
+    if with_retries(&format!("upload of {rel}"), || {
+        remote.upload_file(&path, rel, &|_| ())
+    }) {
+        sent.insert(rel.to_string(), size);
+    }
+}
+
+/// The files of `dir` (relative to the run folder), sorted by name.
+fn files_in(local: &Path, dir: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(local.join(dir))
+        .map(|entries| {
+            entries
+                .filter_map(|e| e.ok())
+                .filter(|e| e.file_type().is_ok_and(|t| t.is_file()))
+                .filter_map(|e| e.file_name().into_string().ok())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names.into_iter().map(|n| format!("{dir}/{n}")).collect()
+}
+
+/// Uploads the closed event files and the samples not yet sent; with `at_end` (the writer is
+/// gone), also the newest event file and the metrics history.
+fn upload_logs(remote: &RemoteRun, local: &Path, sent: &mut Sent, at_end: bool) {
+    let mut events = files_in(local, "tb");
+    if !at_end {
+        // The writer may still append to the newest: it names each new file to sort after the
+        // others, and starts it only once the previous one is complete.
+        events.pop();
+    }
+    for rel in events.iter().chain(&files_in(local, "samples")) {
+        upload_once(remote, local, rel, sent);
+    }
+    if at_end {
+        upload_once(remote, local, METRICS, sent);
     }
 }
 
@@ -102,38 +147,51 @@ fn transfer_bar(dir: &Path) -> Option<indicatif::ProgressBar> {
 impl Mirror {
     /// Starts mirroring `local` (the cache folder) to `remote`.
     pub fn start(remote: RemoteRun, local: PathBuf, keep: usize, milestone_every: u64) -> Self {
+        Self::start_every(remote, local, keep, milestone_every, LOG_INTERVAL)
+    }
+
+    /// [`Mirror::start`] with logs copied up every `interval` instead of [`LOG_INTERVAL`].
+    pub fn start_every(
+        remote: RemoteRun,
+        local: PathBuf,
+        keep: usize,
+        milestone_every: u64,
+        interval: Duration,
+    ) -> Self {
         let (tx, rx) = channel::<Job>();
+        let rolls = RollSignal::default();
+        let roll = rolls.clone();
         let worker = std::thread::spawn(move || {
-            let mut sent = Default::default();
+            let mut sent = already_sent(&remote);
             let mut config_sent = false;
             let mut last_logs = Instant::now();
+            let upload_config = || {
+                with_retries("upload of config.toml", || {
+                    remote.upload_file(&local.join("config.toml"), "config.toml", &|_| ())
+                })
+            };
             loop {
-                let job = match rx.recv_timeout(LOG_INTERVAL.saturating_sub(last_logs.elapsed())) {
+                let job = match rx.recv_timeout(interval.saturating_sub(last_logs.elapsed())) {
                     Ok(job) => job,
                     Err(RecvTimeoutError::Timeout) => {
-                        upload_logs(&remote, &local, &mut sent);
+                        upload_logs(&remote, &local, &mut sent, false);
+                        // The file this closes goes up with the next interval's logs.
+                        roll.request();
                         last_logs = Instant::now();
                         continue;
                     }
                     Err(RecvTimeoutError::Disconnected) => Job::Finish,
                 };
                 match job {
-                    Job::Config => {
-                        config_sent = with_retries("upload of config.toml", || {
-                            remote.upload_file(&local.join("config.toml"), "config.toml", &|_| ())
-                        });
-                    }
+                    Job::Config => config_sent = upload_config(),
                     Job::Checkpoint(c) => {
                         // A bucket without its config holds no resumable run: retry it first.
                         if !config_sent {
-                            config_sent = with_retries("upload of config.toml", || {
-                                remote.upload_file(
-                                    &local.join("config.toml"),
-                                    "config.toml",
-                                    &|_| (),
-                                )
-                            });
+                            config_sent = upload_config();
                         }
+                        // The history first: it reaches past the checkpoint's step, so a
+                        // resume from the bucket never finds a gap before the step it starts at.
+                        upload_once(&remote, &local, METRICS, &mut sent);
                         let bar = transfer_bar(&c.dir);
                         let tick = |n: u64| {
                             if let Some(b) = &bar {
@@ -157,7 +215,7 @@ impl Mirror {
                         }
                     }
                     Job::Finish => {
-                        upload_logs(&remote, &local, &mut sent);
+                        upload_logs(&remote, &local, &mut sent, true);
                         return;
                     }
                 }
@@ -166,6 +224,7 @@ impl Mirror {
         Self {
             tx,
             worker: Some(worker),
+            rolls,
         }
     }
 
@@ -177,7 +236,14 @@ impl Mirror {
         let _ = self.tx.send(Job::Checkpoint(c));
     }
 
-    /// Uploads what is left and waits for every pending upload.
+    /// The signal to give the run's [`EventWriter`](crate::log::EventWriter): each upload
+    /// interval, it asks for a new file, so the one it closes can be uploaded once.
+    pub fn event_rolls(&self) -> RollSignal {
+        self.rolls.clone()
+    }
+
+    /// Uploads what is left and waits for every pending upload. Call it once the run's
+    /// [`EventWriter`](crate::log::EventWriter) is dropped: its last file goes up whole.
     pub fn finish(mut self) {
         eprintln!("waiting for uploads to finish...");
         let _ = self.tx.send(Job::Finish);

@@ -189,7 +189,7 @@ pub fn run<B: AutodiffBackend>(
 
     let mut metrics = MetricsFile::open(&run_dir.join("metrics.jsonl"), progress.step)?;
     let mut events = if cfg.log.tensorboard {
-        Some(EventWriter::create(&run_dir.join("tb"))?)
+        Some(EventWriter::create(&run_dir.join("tb"), mirror.map(|m| m.event_rolls()))?)
     } else {
         None
     };
