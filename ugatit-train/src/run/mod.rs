@@ -1,0 +1,115 @@
+//! A training run: the loop around the official step (`UGATIT.train()`), which reads as the
+//! algorithm does: a batch of each domain, one step at the scheduled learning rate, its losses
+//! recorded, sample grids and checkpoints when due. The plumbing lives in the modules below:
+//!
+//! - [`folder`]: the run folder's resolved config, for a new run or a resume;
+//! - [`start`]: the state step 1 or a resume starts from;
+//! - [`feed`]: the two domains' data streams as batches of tensors;
+//! - [`logbook`]: `metrics.jsonl`, TensorBoard scalars and the progress line;
+//! - [`samples`]: the sample grids;
+//! - [`checkpoints`]: writing a checkpoint, then retention and the bucket mirror;
+//! - [`signals`]: SIGINT and SIGTERM.
+
+mod checkpoints;
+mod feed;
+mod folder;
+mod logbook;
+mod samples;
+mod signals;
+mod start;
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use burn::tensor::backend::AutodiffBackend;
+use ugatit_store::checkpoint::RunDir;
+
+use crate::config::Config;
+use crate::mirror::Mirror;
+use crate::schedule::lr_at;
+use crate::step::StepLosses;
+
+pub use folder::{prepare_new, resumed_config, CONFIG_FILE};
+pub use signals::stop_on_signals;
+pub use start::Start;
+
+use feed::Feed;
+use logbook::Logbook;
+use samples::Samples;
+
+/// How a run ended.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Finished {
+    pub step: u64,
+    pub iterations: u64,
+    /// Stopped by SIGINT/SIGTERM before `iterations` or `--stop-after`.
+    pub interrupted: bool,
+}
+
+/// Trains in `run_dir` until `iterations` (or `stop_after`) on `device`.
+pub fn run<B: AutodiffBackend>(
+    run_dir: &Path,
+    cfg: &Config,
+    start: Start,
+    stop_after: Option<u64>,
+    mirror: Option<&Mirror>,
+    device: &B::Device,
+) -> Result<Finished> {
+    let run = RunDir::new(run_dir);
+    let root = cfg.data.root.clone().context("data.root is not set")?;
+    let domains = feed::open_domains(&root)?;
+    let (mut state, progress) = start::state::<B>(&run, cfg, start, device)?;
+    let end = stop_after.map_or(cfg.train.iterations, |k| k.min(cfg.train.iterations));
+
+    let mut feed = Feed::start(domains, cfg, &progress);
+    let samples = Samples::<B>::load(&root, cfg, device);
+    let mut log = Logbook::open(run_dir, cfg, progress.step, end)?;
+
+    let mut step = progress.step;
+    while step < end {
+        step += 1;
+        let lr = lr_at(step, &cfg.train);
+        let (a, b) = feed.next_batches::<B>(device)?;
+        let losses = state.step(a, b, lr);
+        stop_if_diverged(&run, step, &losses)?;
+
+        let interrupted = signals::stop_requested();
+        let last = step == end || interrupted;
+        log.record(step, lr, &losses, feed.skipped_count(), last)?;
+        if samples.due(step) {
+            samples.write(&state, run_dir, step, log.events())?;
+        }
+        if step.is_multiple_of(cfg.checkpoint.every) || last {
+            checkpoints::save(&run, &state, cfg, feed.progress(step), mirror)?;
+        }
+        if interrupted {
+            log.abandon();
+            eprintln!("stopped by a signal after step {step}; checkpoint written");
+            return Ok(Finished {
+                step,
+                iterations: cfg.train.iterations,
+                interrupted: true,
+            });
+        }
+    }
+    log.finish();
+    Ok(Finished {
+        step,
+        iterations: cfg.train.iterations,
+        interrupted: false,
+    })
+}
+
+/// A NaN or infinite loss stops the run, naming the step, the term and the last good
+/// checkpoint (which is left in place).
+fn stop_if_diverged(run: &RunDir, step: u64, losses: &StepLosses) -> Result<()> {
+    let Some((name, value)) = losses.first_non_finite() else {
+        return Ok(());
+    };
+    let last = run
+        .latest()
+        .ok()
+        .flatten()
+        .map_or("none".into(), |c| c.step.to_string());
+    bail!("step {step}: {name} is {value}; stopping (the last good checkpoint is step {last})")
+}
