@@ -416,3 +416,33 @@ fn init_weights_that_do_not_fit_the_config_name_the_first_differing_tensor() {
     assert!(e.contains(first), "{e}");
     assert_eq!(e.lines().count(), 1, "{e}");
 }
+
+fn stderr(out: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&out.get_output().stderr).to_string()
+}
+
+#[test]
+fn test_sample_grids_left_out_are_named_once() {
+    let t = Tiny::new(&[]);
+    std::fs::remove_dir_all(t.path("data/testB")).unwrap();
+    for f in std::fs::read_dir(t.path("data/testA")).unwrap() {
+        std::fs::write(f.unwrap().path(), b"not an image").unwrap();
+    }
+    let run = t.path("run");
+    // sample_every = 3 of 6 steps: grids at steps 3 and 6.
+    let e = stderr(&t.train(&[], &run).success());
+    assert_eq!(e.matches("no test sample grids").count(), 1, "{e}");
+    assert!(
+        e.contains("none of the 2 images in") && e.contains("testB does not exist"),
+        "{e}"
+    );
+    let written: Vec<String> = std::fs::read_dir(run.join("samples"))
+        .unwrap()
+        .map(|f| f.unwrap().file_name().to_string_lossy().to_string())
+        .collect();
+    assert_eq!(written.len(), 4, "train grids only: {written:?}");
+    assert!(
+        written.iter().all(|f| f.starts_with("train_")),
+        "{written:?}"
+    );
+}

@@ -28,21 +28,28 @@ pub(super) struct Samples<B: Backend> {
 }
 
 impl<B: AutodiffBackend> Samples<B> {
-    /// Reads the sample images under `root`; a set whose folders are missing or hold no
-    /// readable image is left out.
+    /// Reads the sample images under `root` (none when `log.sample_every` is 0). A set whose
+    /// folders are missing or hold no readable image is left out with one warning naming why.
     pub(super) fn load(root: &Path, cfg: &Config, device: &B::Device) -> Self {
-        let size = cfg.model.img_size as u32;
-        let first = |folder: &str| first_images::<B>(&root.join(folder), size, device).ok();
+        let every = cfg.log.sample_every;
         let mut sets = Vec::new();
+        if every == 0 {
+            return Self { every, sets };
+        }
+        let size = cfg.model.img_size as u32;
+        let first = |folder: &str| first_images::<B>(&root.join(folder), size, device);
         for (name, a, b) in [("train", "trainA", "trainB"), ("test", "testA", "testB")] {
-            if let (Some(a), Some(b)) = (first(a), first(b)) {
-                sets.push((name, a, b));
-            }
+            let why = match (first(a), first(b)) {
+                (Ok(a), Ok(b)) => {
+                    sets.push((name, a, b));
+                    continue;
+                }
+                (Err(why), Ok(_)) | (Ok(_), Err(why)) => why,
+                (Err(x), Err(y)) => format!("{x}; {y}"),
+            };
+            eprintln!("warning: no {name} sample grids: {why}");
         }
-        Self {
-            every: cfg.log.sample_every,
-            sets,
-        }
+        Self { every, sets }
     }
 
     /// Whether step `step` writes grids.
