@@ -1,6 +1,10 @@
 //! The training config: a TOML file with `[model]`, `[train]`, `[data]`, `[checkpoint]` and
 //! `[log]` sections, every one optional, plus `--set section.key=value` overrides. Defaults are
 //! the official UGATIT-pytorch ones; values are validated once, at load, naming the key.
+//!
+//! Paths (`data.root`, `train.init`) are made absolute at load: a relative one written in the
+//! file is relative to the file's folder, one given with `--set` (or `--init`) to the current
+//! folder, as any command-line path is. Bucket URLs (`s3://...`) are kept as they are.
 
 use std::path::{Path, PathBuf};
 
@@ -61,6 +65,10 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Horizontal flip, resize to img_size + 30 and random crop; off: resize only.
     pub augment: bool,
+    /// Weights step 1 starts from (any full-model format, a run folder or a bucket URL; what
+    /// `--init` sets); none: random weights from the seed. Kept in the run's config so that a
+    /// run stopped before its first checkpoint restarts from the same weights.
+    pub init: Option<PathBuf>,
 }
 
 impl Default for TrainConfig {
@@ -79,6 +87,7 @@ impl Default for TrainConfig {
             cam_weight: 1000.0,
             seed: 0,
             augment: true,
+            init: None,
         }
     }
 }
@@ -87,8 +96,9 @@ impl Default for TrainConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataConfig {
-    /// Folder holding trainA, trainB, testA and testB; relative paths are relative to the
-    /// config file.
+    /// Folder holding trainA, trainB, testA and testB, or a bucket URL (`s3://`, `gs://`,
+    /// `az://`) with that layout, whose images are fetched into the cache (see
+    /// [`crate::data::source`]).
     pub root: Option<PathBuf>,
     /// Background threads decoding and augmenting images, per domain.
     pub workers: usize,
@@ -151,18 +161,28 @@ impl Default for LogConfig {
 }
 
 impl Config {
-    /// Reads `path`, applies `sets` (`section.key=value`), and validates. A relative
-    /// `data.root` is resolved against the file's folder.
+    /// Reads `path`, applies `sets` (`section.key=value`), and validates. Relative paths are
+    /// made absolute: against the file's folder if the file gives them, against the current
+    /// folder if a `--set` does.
     pub fn load(path: &Path, sets: &[String]) -> Result<Self, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Read {
             path: path.to_path_buf(),
             cause,
         })?;
         let mut cfg = Self::parse(path, &text, sets)?;
-        if let Some(root) = &cfg.data.root {
-            if root.is_relative() {
-                let base = path.parent().unwrap_or(Path::new(""));
-                cfg.data.root = Some(base.join(root));
+        let file_dir = path.parent().unwrap_or(Path::new(""));
+        for (key, value) in [
+            ("data.root", &mut cfg.data.root),
+            ("train.init", &mut cfg.train.init),
+        ] {
+            let from_cli = sets.iter().any(|s| set_key(s) == Some(key));
+            if let Some(p) = value.as_mut() {
+                *p = absolute(p, if from_cli { Path::new("") } else { file_dir }).map_err(
+                    |cause| ConfigError::Read {
+                        path: p.clone(),
+                        cause,
+                    },
+                )?;
             }
         }
         Ok(cfg)
@@ -281,6 +301,20 @@ impl Config {
     }
 }
 
+/// `path` made absolute against `base` (itself against the current folder), without needing
+/// it to exist; bucket URLs are kept.
+pub fn absolute(path: &Path, base: &Path) -> std::io::Result<PathBuf> {
+    if path.to_str().is_some_and(ugatit_store::bucket::is_url) {
+        return Ok(path.to_path_buf());
+    }
+    std::path::absolute(base.join(path))
+}
+
+/// The `section.key` of a `--set section.key=value`.
+fn set_key(arg: &str) -> Option<&str> {
+    arg.split_once('=').map(|(key, _)| key.trim())
+}
+
 /// toml's messages can span lines; ours are one.
 fn one_line(message: &str) -> String {
     message.split_whitespace().collect::<Vec<_>>().join(" ")
@@ -307,8 +341,11 @@ fn apply_set(table: &mut toml::Table, arg: &str) -> Result<(), ConfigError> {
             Some(toml::Value::Table(t)) => t.keys().cloned().collect(),
             _ => return None,
         };
-        if s == "data" && !f.iter().any(|k| k == "root") {
-            f.push("root".into());
+        // Keys whose default is none, which TOML cannot write.
+        for (section, key) in [("data", "root"), ("train", "init")] {
+            if s == section && !f.iter().any(|k| k == key) {
+                f.push(key.into());
+            }
         }
         Some(f)
     };
@@ -396,5 +433,26 @@ mod tests {
     fn the_resolved_config_round_trips() {
         let c = parse("[model]\nlight = true\n[data]\nroot = \"/d\"\n", &[]).unwrap();
         assert_eq!(parse(&c.to_toml(), &[]).unwrap(), c);
+    }
+
+    #[test]
+    fn relative_paths_follow_the_file_unless_the_command_line_gives_them() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "[data]\nroot = \"data\"\n[train]\ninit = \"w.pt\"\n").unwrap();
+        let c = Config::load(&file, &[]).unwrap();
+        assert_eq!(c.data.root, Some(dir.path().join("data")));
+        assert_eq!(c.train.init, Some(dir.path().join("w.pt")));
+        // A --set value is relative to the current folder, as every command-line path is.
+        let sets = [
+            "data.root=elsewhere".to_string(),
+            "train.init=s3://b/run".into(),
+        ];
+        let c = Config::load(&file, &sets).unwrap();
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(c.data.root, Some(cwd.join("elsewhere")));
+        assert_eq!(c.train.init, Some(PathBuf::from("s3://b/run")));
+        let c = Config::load(&file, &["data.root=/abs/data".to_string()]).unwrap();
+        assert_eq!(c.data.root, Some(PathBuf::from("/abs/data")));
     }
 }

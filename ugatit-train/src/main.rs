@@ -13,7 +13,8 @@ use ugatit_store::bucket::{cache_folder, is_url, RemoteRun};
 use ugatit_store::checkpoint::RunDir;
 use ugatit_store::export::{export_generator, ExportFormat, StoreDtype};
 use ugatit_train::bench::{self, Work};
-use ugatit_train::config::Config;
+use ugatit_train::config::{absolute, Config};
+use ugatit_train::data::source;
 use ugatit_train::mirror::Mirror;
 use ugatit_train::run::{self, Start};
 
@@ -47,11 +48,16 @@ enum Command {
         #[command(flatten)]
         common: Common,
     },
-    /// Continue a run from its newest complete checkpoint, with its saved config.
+    /// Continue a run from its newest complete checkpoint, with its saved config (a run
+    /// stopped before its first checkpoint starts again at step 1).
     Resume {
         /// A run folder or bucket URL.
         #[arg(long)]
         run_dir: String,
+        /// Start the run from this config if the folder holds none yet, so that one command
+        /// serves every boot of a preemptible machine; an existing run keeps its own config.
+        #[arg(long)]
+        config: Option<PathBuf>,
         #[command(flatten)]
         common: Common,
     },
@@ -135,25 +141,26 @@ fn dispatch(command: Command) -> Result<()> {
             init,
             common,
         } => {
-            let mut cfg = Config::load(&config, &common.sets)?;
             let run_dir = run_dir.unwrap_or_else(|| default_run_dir(&config).display().to_string());
-            let (local, remote) = location(&run_dir, common.cache_dir.as_deref())?;
-            if let Some(r) = &remote {
-                if r.latest_step()?.is_some() {
-                    bail!("{run_dir} already holds checkpoints: use `ugatit-train resume --run-dir {run_dir}`");
-                }
-            }
-            let init = init
-                .map(|i| local_model(&i, common.cache_dir.as_deref()))
-                .transpose()?;
-            run::prepare_new(&local, &mut cfg)?;
-            on_device(&common, &local, remote, &cfg, Start::New { init })
+            start_run(&config, &run_dir, init.as_deref(), &common)
         }
-        Command::Resume { run_dir, common } => {
+        Command::Resume {
+            run_dir,
+            config,
+            common,
+        } => {
             let (local, remote) = location(&run_dir, common.cache_dir.as_deref())?;
-            if let Some(r) = &remote {
-                let step = r.download_latest(&local)?;
-                eprintln!("fetched step {step} of {run_dir} into {}", local.display());
+            let exists = match &remote {
+                Some(r) => fetch_run(r, &local, config.is_some())?,
+                None => local.join(run::CONFIG_FILE).is_file(),
+            };
+            match config {
+                Some(config) if !exists => return start_run(&config, &run_dir, None, &common),
+                Some(_) => eprintln!(
+                    "{run_dir} exists: it continues with its own {} (--config only starts a new run; change a value with --set)",
+                    run::CONFIG_FILE
+                ),
+                None => {}
             }
             let cfg = run::resumed_config(&local, &common.sets)?;
             on_device(&common, &local, remote, &cfg, Start::Resume)
@@ -208,6 +215,57 @@ fn default_run_dir(config: &Path) -> PathBuf {
     PathBuf::from("checkpoints").join(stem)
 }
 
+/// Starts a run in `run_dir` from `config` (and `init`'s weights, which the run's config then
+/// records).
+fn start_run(config: &Path, run_dir: &str, init: Option<&str>, common: &Common) -> Result<()> {
+    let mut cfg = Config::load(config, &common.sets)?;
+    if let Some(init) = init {
+        cfg.train.init = Some(absolute(Path::new(init), Path::new(""))?);
+    }
+    let (local, remote) = location(run_dir, common.cache_dir.as_deref())?;
+    if let Some(r) = &remote {
+        if r.latest_step()?.is_some() {
+            bail!("{run_dir} already holds checkpoints: use `ugatit-train resume --run-dir {run_dir}`");
+        }
+    }
+    let init = cfg
+        .train
+        .init
+        .as_deref()
+        .map(|i| local_model(&i.to_string_lossy(), common.cache_dir.as_deref()))
+        .transpose()?;
+    run::prepare_new(&local, &mut cfg)?;
+    on_device(common, &local, remote, &cfg, Start::New { init })
+}
+
+/// Brings a bucket run's config and newest complete checkpoint into `local`. A bucket holding
+/// the config but no checkpoint yet (a run stopped before its first) gives the config alone;
+/// one holding no run is an error unless `may_start` (then `false`).
+fn fetch_run(remote: &RemoteRun, local: &Path, may_start: bool) -> Result<bool> {
+    let url = remote.url();
+    let missing = match remote.download_latest(local) {
+        Ok(step) => {
+            eprintln!("fetched step {step} of {url} into {}", local.display());
+            return Ok(true);
+        }
+        Err(e) if remote.latest_step()?.is_some() => return Err(e.into()),
+        Err(e) => e,
+    };
+    if let Some(config) = remote.get_bytes(run::CONFIG_FILE)? {
+        std::fs::create_dir_all(local)
+            .with_context(|| format!("cannot create {}", local.display()))?;
+        ugatit_store::atomic::write_atomic(&local.join(run::CONFIG_FILE), &config)?;
+        eprintln!("{url} holds its config but no complete checkpoint yet");
+        return Ok(true);
+    }
+    if !may_start {
+        return Err(missing.into());
+    }
+    // A missing bucket reads as "no run" too: listing tells them apart.
+    remote.list("")?;
+    Ok(false)
+}
+
 /// The local folder a run works in, and its bucket if `run_dir` is a URL.
 fn location(run_dir: &str, cache_dir: Option<&Path>) -> Result<(PathBuf, Option<RemoteRun>)> {
     if is_url(run_dir) {
@@ -246,24 +304,46 @@ fn on_device(
     if let Some(m) = &mirror {
         m.config();
     }
-    let device = DeviceChoice::resolve(common.device)?;
-    let result = run_autodiff_on(
-        device,
-        TrainWork {
-            common,
-            run_dir,
-            cfg,
-            start,
-            mirror: mirror.as_ref(),
-        },
-    )
-    .map_err(anyhow::Error::from)
-    .and_then(|r| r);
+    let result = local_config(cfg, &start, run_dir, common.cache_dir.as_deref()).and_then(|cfg| {
+        let device = DeviceChoice::resolve(common.device)?;
+        run_autodiff_on(
+            device,
+            TrainWork {
+                common,
+                run_dir,
+                cfg: &cfg,
+                start,
+                mirror: mirror.as_ref(),
+            },
+        )
+        .map_err(anyhow::Error::from)
+        .and_then(|r| r)
+    });
     // Even a failed run's checkpoints and logs reach the bucket.
     if let Some(m) = mirror {
         m.finish();
     }
     result
+}
+
+/// The config as the run reads it, every URL in it fetched into the cache: a bucket data set,
+/// and the `train.init` weights of a resume that finds no checkpoint (so starts at step 1).
+fn local_config(
+    cfg: &Config,
+    start: &Start,
+    run_dir: &Path,
+    cache_dir: Option<&Path>,
+) -> Result<Config> {
+    let mut local = cfg.clone();
+    if let Some(root) = &cfg.data.root {
+        local.data.root = Some(source::local_root(root, cache_dir)?);
+    }
+    let starts_over =
+        matches!(start, Start::Resume) && RunDir::new(run_dir).latest_verified()?.0.is_none();
+    if let (true, Some(init)) = (starts_over, &cfg.train.init) {
+        local.train.init = Some(local_model(&init.to_string_lossy(), cache_dir)?);
+    }
+    Ok(local)
 }
 
 /// `bench` once the backend is chosen.

@@ -313,3 +313,162 @@ fn bucket_urls_are_checked() {
         cache_folder("s3://b/x/y", None)
     );
 }
+
+/// `prefix` of the server's `runs` bucket, configured in code (not through the process
+/// environment, which tests running side by side would share).
+fn s3_prefix(server: &Moto, prefix: &str) -> RemoteRun {
+    let store = object_store::aws::AmazonS3Builder::new()
+        .with_endpoint(&server.endpoint)
+        .with_allow_http(true)
+        .with_bucket_name("runs")
+        .with_access_key_id("test")
+        .with_secret_access_key("test")
+        .with_region("us-east-1")
+        .build()
+        .unwrap();
+    RemoteRun::with_store(&format!("s3://runs/{prefix}"), Arc::new(store), prefix).unwrap()
+}
+
+/// The newest checkpoints of two run folders hold the same bytes.
+fn assert_same_checkpoint(a: &Path, b: &Path) {
+    let (x, y) = (
+        RunDir::new(a).latest().unwrap().unwrap(),
+        RunDir::new(b).latest().unwrap().unwrap(),
+    );
+    assert_eq!(x.step, y.step);
+    for f in [
+        "nets.safetensors",
+        "optim_g.bin",
+        "optim_d.bin",
+        "trainer.json",
+    ] {
+        assert!(
+            std::fs::read(x.dir.join(f)).unwrap() == std::fs::read(y.dir.join(f)).unwrap(),
+            "{f} differs"
+        );
+    }
+}
+
+fn whole_local_run(cfg: &Path, run: &Path) {
+    Command::cargo_bin("ugatit-train")
+        .unwrap()
+        .args(["train", "--device", "cpu", "--config"])
+        .arg(cfg)
+        .arg("--run-dir")
+        .arg(run)
+        .assert()
+        .success();
+}
+
+fn stderr(out: &assert_cmd::assert::Assert) -> String {
+    String::from_utf8_lossy(&out.get_output().stderr).to_string()
+}
+
+#[test]
+fn data_and_checkpoints_in_buckets_resume_on_a_fresh_machine_with_one_command() {
+    let server = moto("runs");
+    let tmp = tempfile::tempdir().unwrap();
+    let local_cfg = config(tmp.path());
+    // The same images in the bucket, and an object that is no image of the data set.
+    let data = s3_prefix(&server, "sets/tiny");
+    for d in ["trainA", "trainB"] {
+        for f in ["0.png", "1.png"] {
+            let bytes = std::fs::read(tmp.path().join("data").join(d).join(f)).unwrap();
+            data.put_bytes(&format!("{d}/{f}"), bytes).unwrap();
+        }
+    }
+    data.put_bytes("notes.txt", b"not fetched".to_vec())
+        .unwrap();
+    let text = std::fs::read_to_string(&local_cfg).unwrap();
+    let root_line = text.lines().find(|l| l.starts_with("root = ")).unwrap();
+    let bucket_cfg = tmp.path().join("bucket.toml");
+    std::fs::write(
+        &bucket_cfg,
+        text.replace(root_line, "root = \"s3://runs/sets/tiny\""),
+    )
+    .unwrap();
+
+    let cache = tmp.path().join("cache");
+    let url = "s3://runs/exp/data";
+    let out = cli(
+        &server,
+        &cache,
+        &[
+            "train",
+            "--config",
+            bucket_cfg.to_str().unwrap(),
+            "--run-dir",
+            url,
+            "--stop-after",
+            "3",
+        ],
+    )
+    .success();
+    assert!(
+        stderr(&out).contains("fetched 4 images"),
+        "{}",
+        stderr(&out)
+    );
+    // A fresh machine: one command fetches the run, then the data set, and continues.
+    std::fs::remove_dir_all(&cache).unwrap();
+    let out = cli(&server, &cache, &["resume", "--run-dir", url]).success();
+    assert!(
+        stderr(&out).contains("fetched 4 images"),
+        "{}",
+        stderr(&out)
+    );
+    let images = cache_folder("s3://runs/sets/tiny", Some(&cache));
+    assert!(images.join("trainB/1.png").is_file());
+    assert!(!images.join("notes.txt").exists());
+    let whole = tmp.path().join("whole");
+    whole_local_run(&local_cfg, &whole);
+    assert_same_checkpoint(&cache_folder(url, Some(&cache)), &whole);
+    // The run's config keeps the URL, and a machine that has the images fetches none again.
+    let saved = std::fs::read_to_string(cache_folder(url, Some(&cache)).join("config.toml"));
+    assert!(saved.unwrap().contains("root = \"s3://runs/sets/tiny\""));
+    let out = cli(
+        &server,
+        &cache,
+        &["resume", "--run-dir", url, "--set", "train.iterations=7"],
+    )
+    .success();
+    let e = stderr(&out);
+    assert!(
+        e.contains("4 images, 4 in") && !e.contains("fetched 4"),
+        "{e}"
+    );
+}
+
+#[test]
+fn a_bucket_run_without_a_checkpoint_starts_at_step_1_and_one_command_serves_every_boot() {
+    let server = moto("runs");
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(tmp.path());
+    let cfg = cfg.to_str().unwrap();
+    let cache = tmp.path().join("cache");
+    let url = "s3://runs/exp/boot";
+    // First boot: the prefix holds no run, so the startup line starts one; the machine is
+    // preempted before its first checkpoint (the config is already in the bucket).
+    let boot = ["resume", "--run-dir", url, "--config", cfg];
+    let mut first = boot.to_vec();
+    first.extend(["--stop-after", "0"]);
+    cli(&server, &cache, &first).success();
+    assert_eq!(s3_prefix(&server, "exp/boot").latest_step().unwrap(), None);
+    // Next boot, on a fresh machine: the same line continues the run from step 1.
+    std::fs::remove_dir_all(&cache).unwrap();
+    let out = cli(&server, &cache, &boot).success();
+    let e = stderr(&out);
+    assert!(
+        e.contains("holds its config but no complete checkpoint yet")
+            && e.contains("starting the run at step 1")
+            && e.contains("continues with its own config.toml"),
+        "{e}"
+    );
+    let whole = tmp.path().join("whole");
+    whole_local_run(Path::new(cfg), &whole);
+    assert_same_checkpoint(&cache_folder(url, Some(&cache)), &whole);
+    assert_eq!(
+        s3_prefix(&server, "exp/boot").latest_step().unwrap(),
+        Some(6)
+    );
+}

@@ -417,8 +417,113 @@ fn init_weights_that_do_not_fit_the_config_name_the_first_differing_tensor() {
     assert_eq!(e.lines().count(), 1, "{e}");
 }
 
+/// The bytes of the newest checkpoint's files of two runs are the same.
+fn assert_same_checkpoint(a: &Path, b: &Path) {
+    for f in [
+        "nets.safetensors",
+        "optim_g.bin",
+        "optim_d.bin",
+        "trainer.json",
+        "manifest.json",
+    ] {
+        let (x, y) = (latest(a).join(f), latest(b).join(f));
+        assert!(
+            std::fs::read(x).unwrap() == std::fs::read(y).unwrap(),
+            "{f} differs"
+        );
+    }
+}
+
 fn stderr(out: &assert_cmd::assert::Assert) -> String {
     String::from_utf8_lossy(&out.get_output().stderr).to_string()
+}
+
+#[test]
+fn a_run_stopped_before_its_first_checkpoint_resumes_from_step_1() {
+    let t = Tiny::new(&[]);
+    let whole = t.path("whole");
+    t.train(&[], &whole).success();
+
+    // Killed during its first checkpoint: the folder holds its config, the logs of step 1 and
+    // a half-written (staged) checkpoint.
+    let cut = t.path("cut");
+    t.train(&["--stop-after", "1"], &cut).success();
+    std::fs::rename(
+        cut.join("checkpoints/step-00000001"),
+        cut.join("checkpoints/.step-00000002.partial"),
+    )
+    .unwrap();
+    let out = train(&["resume"], &cut).success();
+    assert!(
+        stderr(&out).contains("no complete checkpoint yet; starting the run at step 1"),
+        "{}",
+        stderr(&out)
+    );
+    assert_same_checkpoint(&whole, &cut);
+    let steps: Vec<u64> = std::fs::read_to_string(cut.join("metrics.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<serde_json::Value>(l).unwrap()["step"]
+                .as_u64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(steps, [1, 2, 3, 4, 5, 6]);
+
+    // The one command of a preemptible machine's every boot: the first starts the run from
+    // --config, the later ones continue it with its own config.
+    let cfg = t.cfg.to_str().unwrap();
+    let booted = t.path("booted");
+    train(&["resume", "--config", cfg, "--stop-after", "3"], &booted).success();
+    let out = train(&["resume", "--config", cfg], &booted).success();
+    assert!(
+        stderr(&out).contains("exists: it continues with its own config.toml"),
+        "{}",
+        stderr(&out)
+    );
+    assert_same_checkpoint(&whole, &booted);
+}
+
+#[test]
+fn a_data_set_moved_away_is_named_on_resume_and_set_paths_follow_the_current_folder() {
+    let t = Tiny::new(&[]);
+    let run = t.path("run");
+    t.train(&["--stop-after", "2"], &run).success();
+    // A new machine, where the data set is elsewhere.
+    let first = t.path("data").canonicalize().unwrap();
+    std::fs::rename(t.path("data"), t.path("moved")).unwrap();
+    let e = stderr(&train(&["resume"], &run).failure());
+    assert!(
+        e.contains(&format!(
+            "data.root {} does not exist on this machine",
+            first.display()
+        )) && e.contains("--set data.root=PATH"),
+        "{e}"
+    );
+    assert_eq!(e.lines().count(), 1, "{e}");
+    // A relative --set path is relative to the current folder, not to the run folder.
+    Command::cargo_bin("ugatit-train")
+        .unwrap()
+        .current_dir(t.tmp.path())
+        .args([
+            "resume",
+            "--device",
+            "cpu",
+            "--set",
+            "data.root=moved",
+            "--run-dir",
+        ])
+        .arg(&run)
+        .assert()
+        .success();
+    let saved = std::fs::read_to_string(run.join("config.toml")).unwrap();
+    let moved = std::path::absolute(t.path("moved")).unwrap();
+    assert!(
+        saved.contains(&format!("root = {:?}", moved.display().to_string())),
+        "{saved}"
+    );
+    assert_eq!(latest(&run).file_name().unwrap(), "step-00000006");
 }
 
 #[test]

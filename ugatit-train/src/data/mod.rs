@@ -1,4 +1,5 @@
-//! Two-domain image folders and the deterministic, prefetching stream of training batches.
+//! Two-domain image folders (local, or fetched from a bucket: [`source`]) and the
+//! deterministic, prefetching stream of training batches.
 //!
 //! Every random choice is a function of the run seed, the domain and a candidate index, so the
 //! stream is the same whatever the thread timing, and resuming needs only the index of the next
@@ -7,6 +8,7 @@
 //! reshuffle every pass); its augmentation draws from a generator seeded with `k`.
 
 mod augment;
+pub mod source;
 
 pub use augment::{push_planar, transform};
 

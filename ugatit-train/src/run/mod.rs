@@ -46,7 +46,9 @@ pub struct Finished {
     pub interrupted: bool,
 }
 
-/// Trains in `run_dir` until `iterations` (or `stop_after`) on `device`.
+/// Trains in `run_dir` until `iterations` (or `stop_after`) on `device`. `cfg.data.root` must be
+/// a local folder here (the CLI fetches a bucket data set into its cache first: see
+/// [`crate::data::source`]).
 pub fn run<B: AutodiffBackend>(
     run_dir: &Path,
     cfg: &Config,

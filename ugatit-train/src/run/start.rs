@@ -19,7 +19,8 @@ use crate::trainer_state::{self, Progress, TRAINER_FORMAT_VERSION};
 pub enum Start {
     /// A new run: random weights, or `init`'s (any full-model format), fresh optimisers.
     New { init: Option<PathBuf> },
-    /// Continue from the newest verified checkpoint.
+    /// Continue from the newest verified checkpoint; a run folder without one (a run stopped
+    /// before its first checkpoint) starts at step 1 as `New` with `train.init` would.
     Resume,
 }
 
@@ -32,21 +33,24 @@ pub(super) fn state<B: AutodiffBackend>(
 ) -> Result<(TrainState<B>, Progress)> {
     match start {
         Start::New { init } => fresh(init.as_deref(), cfg, device),
-        Start::Resume => {
-            let checkpoint = newest_verified(run)?.with_context(|| {
-                format!(
-                    "{}: no complete checkpoint to resume from",
+        Start::Resume => match newest_verified(run)? {
+            Some(checkpoint) => {
+                let loaded = trainer_state::load(&checkpoint, &cfg.model, &cfg.train, device)?;
+                eprintln!(
+                    "resuming {} from step {}",
+                    run.root().display(),
+                    loaded.1.step
+                );
+                Ok(loaded)
+            }
+            None => {
+                eprintln!(
+                    "{}: no complete checkpoint yet; starting the run at step 1",
                     run.root().display()
-                )
-            })?;
-            let loaded = trainer_state::load(&checkpoint, &cfg.model, &cfg.train, device)?;
-            eprintln!(
-                "resuming {} from step {}",
-                run.root().display(),
-                loaded.1.step
-            );
-            Ok(loaded)
-        }
+                );
+                fresh(cfg.train.init.as_deref(), cfg, device)
+            }
+        },
     }
 }
 
