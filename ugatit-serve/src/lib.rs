@@ -2,10 +2,19 @@
 //! durably and queues a job; workers that own the model, translate queued jobs in batches and
 //! store the results; private results behind signed, expiring links.
 //!
-//! - [`jobs`]: the job store trait (a durable queue with leases) and its SQLite implementation.
-//! - [`blobs`]: where inputs and results are kept, and the local-folder implementation.
-//! - [`notify`]: the seam through which a finished job is announced (email).
+//! - [`api`]: the HTTP handlers (accept, store, enqueue, answer; status, results, deletion).
+//! - [`jobs`]: the job store trait (a durable queue with leases), SQLite and Redis.
+//! - [`blobs`]: where uploads and results are kept: a local folder or a bucket.
+//! - [`worker`] and [`model`]: claiming jobs, batching them through the model on its thread.
+//! - [`links`]: signed expiring result links and delete tokens; [`ratelimit`]; [`metrics`].
 
+pub mod api;
 pub mod blobs;
 pub mod jobs;
+pub mod links;
+pub mod metrics;
+pub mod model;
 pub mod notify;
+pub mod purge;
+pub mod ratelimit;
+pub mod worker;

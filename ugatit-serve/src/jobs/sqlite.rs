@@ -64,7 +64,8 @@ impl SqliteJobs {
     ) -> Result<T, JobError> {
         let conn = self.conn.clone();
         let path = self.path.clone();
-        let fail = move |e: &dyn std::fmt::Display| JobError::Store(format!("{}: {e}", path.display()));
+        let fail =
+            move |e: &dyn std::fmt::Display| JobError::Store(format!("{}: {e}", path.display()));
         let joined = tokio::task::spawn_blocking(move || {
             let mut conn = conn.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
             work(&mut conn)
@@ -180,8 +181,10 @@ impl JobStore for SqliteJobs {
                     |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
                 )
                 .optional()?;
-            row.map(|(id, spec, state, lease, error)| to_job(id, spec, state, lease, error, now_ms()))
-                .transpose()
+            row.map(|(id, spec, state, lease, error)| {
+                to_job(id, spec, state, lease, error, now_ms())
+            })
+            .transpose()
         })
         .await
     }
@@ -218,12 +221,7 @@ impl JobStore for SqliteJobs {
         .map(|n| n as u64)
     }
 
-    async fn claim(
-        &self,
-        worker: &str,
-        max: usize,
-        lease: Duration,
-    ) -> Result<Vec<Job>, JobError> {
+    async fn claim(&self, worker: &str, max: usize, lease: Duration) -> Result<Vec<Job>, JobError> {
         let worker = worker.to_string();
         self.with(move |conn| {
             let now = now_ms();
@@ -234,9 +232,8 @@ impl JobStore for SqliteJobs {
                     "SELECT id, spec FROM jobs WHERE state = 'open' AND lease_until <= ?1 \
                      ORDER BY seq LIMIT ?2",
                 )?;
-                let rows = stmt.query_map(params![now, max as i64], |r| {
-                    Ok((r.get(0)?, r.get(1)?))
-                })?;
+                let rows =
+                    stmt.query_map(params![now, max as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
                 rows.collect::<rusqlite::Result<_>>()?
             };
             let mut jobs = Vec::with_capacity(rows.len());
@@ -293,14 +290,18 @@ impl JobStore for SqliteJobs {
     async fn expired(&self, now: u64, max: usize) -> Result<Vec<JobId>, JobError> {
         let ids: Vec<String> = self
             .with(move |conn| {
-                let mut stmt = conn
-                    .prepare("SELECT id FROM jobs WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?2")?;
+                let mut stmt = conn.prepare(
+                    "SELECT id FROM jobs WHERE expires_at <= ?1 ORDER BY expires_at LIMIT ?2",
+                )?;
                 let rows = stmt.query_map(params![now as i64, max as i64], |r| r.get(0))?;
                 rows.collect()
             })
             .await?;
         ids.into_iter()
-            .map(|s| s.parse().map_err(|e: super::BadJobId| JobError::Store(e.to_string())))
+            .map(|s| {
+                s.parse()
+                    .map_err(|e: super::BadJobId| JobError::Store(e.to_string()))
+            })
             .collect()
     }
 }
