@@ -11,6 +11,7 @@ use indicatif::{ProgressBar, ProgressStyle};
 
 use crate::config::Config;
 use crate::log::{EventWriter, MetricsFile};
+use crate::mirror::Mirror;
 use crate::step::{StepLosses, LOSS_NAMES};
 
 /// The metrics file, the TensorBoard writer and the progress bar of one run.
@@ -27,10 +28,19 @@ pub(super) struct Logbook {
 impl Logbook {
     /// Opens the run's logs for steps after `resumed` (later lines of an earlier process are
     /// dropped: they will be written again) up to `end`.
-    pub(super) fn open(run_dir: &Path, cfg: &Config, resumed: u64, end: u64) -> Result<Self> {
+    pub(super) fn open(
+        run_dir: &Path,
+        cfg: &Config,
+        resumed: u64,
+        end: u64,
+        mirror: Option<&Mirror>,
+    ) -> Result<Self> {
         let metrics = MetricsFile::open(&run_dir.join("metrics.jsonl"), resumed)?;
         let events = if cfg.log.tensorboard {
-            Some(EventWriter::create(&run_dir.join("tb"))?)
+            Some(EventWriter::create(
+                &run_dir.join("tb"),
+                mirror.map(|m| m.event_rolls()),
+            )?)
         } else {
             None
         };

@@ -65,7 +65,7 @@ pub fn run<B: AutodiffBackend>(
 
     let mut feed = Feed::start(domains, cfg, &progress);
     let samples = Samples::<B>::load(&root, cfg, device);
-    let mut log = Logbook::open(run_dir, cfg, progress.step, end)?;
+    let mut log = Logbook::open(run_dir, cfg, progress.step, end, mirror)?;
 
     let mut step = progress.step;
     while step < end {
