@@ -131,11 +131,7 @@ fn main() -> ExitCode {
                 for e in &done.skipped {
                     eprintln!("warning: skipping a damaged checkpoint: {e}");
                 }
-                println!(
-                    "wrote the {direction} generator to {} ({:.1} MiB)",
-                    output.display(),
-                    done.bytes as f64 / (1 << 20) as f64
-                );
+                println!("{}", done.summary(direction, &output));
                 ExitCode::SUCCESS
             })
             .map_err(Into::into),

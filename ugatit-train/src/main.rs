@@ -79,6 +79,9 @@ enum Command {
         /// f32, f16 or bf16 (f16 halves the file; loading computes in f32).
         #[arg(long, default_value = "f32")]
         dtype: StoreDtype,
+        /// Where a bucket run is fetched to (default: $XDG_CACHE_HOME/ugatit or ~/.cache/ugatit).
+        #[arg(long)]
+        cache_dir: Option<PathBuf>,
     },
     /// Print what a run folder, checkpoint or weights file holds.
     Inspect { path: PathBuf },
@@ -172,8 +175,18 @@ fn dispatch(command: Command) -> Result<()> {
             output,
             format,
             dtype,
+            cache_dir,
         } => {
-            let run_dir = local_model(&run_dir, None)?;
+            let cache_dir = cache_dir.as_deref();
+            let run_dir = match (is_url(&run_dir), step) {
+                // Any checkpoint the bucket holds, not only the one `latest` names.
+                (true, Some(step)) => {
+                    let local = cache_folder(&run_dir, cache_dir);
+                    RemoteRun::open(&run_dir)?.download_step(&local, step)?;
+                    local
+                }
+                _ => local_model(&run_dir, cache_dir)?,
+            };
             export(&run_dir, step, direction, &output, format, dtype)
         }
         Command::Inspect { path } => inspect::run(&path),
@@ -427,11 +440,6 @@ fn export(
     for e in &done.skipped {
         eprintln!("warning: skipping a damaged checkpoint: {e}");
     }
-    println!(
-        "wrote the {direction} generator of step {} to {} ({:.1} MiB)",
-        done.step.map_or("?".to_string(), |s| s.to_string()),
-        output.display(),
-        done.bytes as f64 / (1 << 20) as f64
-    );
+    println!("{}", done.summary(direction, output));
     Ok(())
 }

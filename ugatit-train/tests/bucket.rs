@@ -314,6 +314,81 @@ fn bucket_urls_are_checked() {
     );
 }
 
+/// `export` runs on the CPU only: it takes `--cache-dir` but no `--device`.
+fn export_cli(server: &Moto, cache: &Path, args: &[&str]) -> assert_cmd::assert::Assert {
+    Command::cargo_bin("ugatit-train")
+        .unwrap()
+        .env("AWS_ENDPOINT_URL", &server.endpoint)
+        .env("AWS_ALLOW_HTTP", "true")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_DEFAULT_REGION", "us-east-1")
+        .args(args)
+        .arg("--cache-dir")
+        .arg(cache)
+        .assert()
+}
+
+#[test]
+fn any_checkpoint_a_bucket_holds_exports_not_only_the_newest() {
+    let server = moto("exports");
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(tmp.path());
+    let cache = tmp.path().join("cache");
+    let url = "s3://exports/run";
+    cli(
+        &server,
+        &cache,
+        &["train", "--config", cfg.to_str().unwrap(), "--run-dir", url],
+    )
+    .success();
+    // keep = 2: the bucket holds steps 4 and 6; a fresh machine exports step 4.
+    std::fs::remove_dir_all(&cache).unwrap();
+    let out = tmp.path().join("g4.safetensors");
+    let ok = export_cli(
+        &server,
+        &cache,
+        &[
+            "export",
+            "--run-dir",
+            url,
+            "--step",
+            "4",
+            "--direction",
+            "a2b",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    );
+    let stdout = String::from_utf8_lossy(&ok.get_output().stdout).to_string();
+    ok.success();
+    assert!(stdout.contains("generator of step 4"), "{stdout}");
+    let t = ugatit_store::read_tensors(&out).unwrap();
+    assert_eq!(t.step, Some(4));
+    // A step the bucket does not hold is named with the ones it does.
+    let e = export_cli(
+        &server,
+        &cache,
+        &[
+            "export",
+            "--run-dir",
+            url,
+            "--step",
+            "2",
+            "--direction",
+            "a2b",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    )
+    .failure();
+    let stderr = String::from_utf8_lossy(&e.get_output().stderr).to_string();
+    assert!(
+        stderr.contains("holds no checkpoint of step 2 (it holds steps: 4, 6)"),
+        "{stderr}"
+    );
+}
+
 /// `prefix` of the server's `runs` bucket, configured in code (not through the process
 /// environment, which tests running side by side would share).
 fn s3_prefix(server: &Moto, prefix: &str) -> RemoteRun {

