@@ -304,14 +304,18 @@ fn bucket_urls_are_checked() {
     // set. (Both against real emulators: tests/emulators.rs.)
     let names: Vec<String> = std::env::vars()
         .map(|(k, _)| k)
-        .filter(|k| k.starts_with("GOOGLE_") || k.starts_with("AZURE_") || k.starts_with("AZURITE_"))
+        .filter(|k| {
+            k.starts_with("GOOGLE_") || k.starts_with("AZURE_") || k.starts_with("AZURITE_")
+        })
         .collect();
     for k in names {
         std::env::remove_var(k);
     }
     let gs = RemoteRun::open("gs://bucket/runs/a").unwrap();
     assert_eq!(gs.url(), "gs://bucket/runs/a");
-    let e = RemoteRun::open("az://container/runs/a").unwrap_err().to_string();
+    let e = RemoteRun::open("az://container/runs/a")
+        .unwrap_err()
+        .to_string();
     assert!(
         e.starts_with("az://container/runs/a: cannot configure Azure Blob Storage")
             && e.contains("AZURE_STORAGE_ACCOUNT_NAME"),

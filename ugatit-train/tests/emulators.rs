@@ -81,8 +81,7 @@ fn azurite(container: &str) -> Server {
     ]
     .map(String::from);
     let server = start(&tool("AZURITE_BLOB", "azurite (npm)"), &args, port);
-    let script =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/azurite-container.sh");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/azurite-container.sh");
     let ok = Process::new("bash")
         .arg(script)
         .arg(container)
@@ -151,10 +150,7 @@ fn curl(args: &[&str]) {
 fn gcs_upload_folder(server: &Server, bucket: &str, prefix: &str, local: &Path) {
     for entry in std::fs::read_dir(local).unwrap() {
         let path = entry.unwrap().path();
-        let name = format!(
-            "{prefix}/{}",
-            path.file_name().unwrap().to_string_lossy()
-        );
+        let name = format!("{prefix}/{}", path.file_name().unwrap().to_string_lossy());
         if path.is_dir() {
             gcs_upload_folder(server, bucket, &name, &path);
             continue;
@@ -219,7 +215,12 @@ fn train_cli(envs: &[(&str, String)], cache: &Path, args: &[&str]) -> assert_cmd
 }
 
 fn same_files(a: &Path, b: &Path) {
-    for f in ["nets.safetensors", "optim_g.bin", "optim_d.bin", "trainer.json"] {
+    for f in [
+        "nets.safetensors",
+        "optim_g.bin",
+        "optim_d.bin",
+        "trainer.json",
+    ] {
         assert!(
             std::fs::read(a.join(f)).unwrap() == std::fs::read(b.join(f)).unwrap(),
             "{f} differs"
@@ -244,7 +245,15 @@ fn an_azure_run_folder_trains_resumes_on_a_fresh_machine_and_exports() {
     train_cli(
         &env,
         &cache,
-        &["train", "--config", cfg, "--run-dir", url, "--stop-after", "3"],
+        &[
+            "train",
+            "--config",
+            cfg,
+            "--run-dir",
+            url,
+            "--stop-after",
+            "3",
+        ],
     )
     .success();
     // A fresh machine: no cache.
@@ -255,7 +264,13 @@ fn an_azure_run_folder_trains_resumes_on_a_fresh_machine_and_exports() {
     train_cli(
         &env,
         &cache,
-        &["train", "--config", cfg, "--run-dir", whole.to_str().unwrap()],
+        &[
+            "train",
+            "--config",
+            cfg,
+            "--run-dir",
+            whole.to_str().unwrap(),
+        ],
     )
     .success();
     let theirs = RunDir::new(&whole).latest().unwrap().unwrap();

@@ -68,9 +68,7 @@ impl Exported {
     /// One line for the user: what was written where, and the external-data file that must
     /// travel with an ONNX model too large for one file.
     pub fn summary(&self, direction: Direction, output: &Path) -> String {
-        let step = self
-            .step
-            .map_or(String::new(), |s| format!(" of step {s}"));
+        let step = self.step.map_or(String::new(), |s| format!(" of step {s}"));
         let mut line = format!(
             "wrote the {direction} generator{step} to {} ({:.1} MiB)",
             output.display(),

@@ -39,7 +39,10 @@ pub fn infer_config(
     };
     let n_res = (0..)
         .take_while(|i| {
-            has(generator, &format!("DownBlock.{}.conv_block.1.weight", 12 + i))
+            has(
+                generator,
+                &format!("DownBlock.{}.conv_block.1.weight", 12 + i),
+            )
         })
         .count();
     if n_res == 0 {

@@ -69,9 +69,7 @@ impl SafetensorsFile {
         n.copy_from_slice(&start[..8]);
         let n = u64::from_le_bytes(n);
         if n > MAX_HEADER || 8 + n > len {
-            return Err(damaged(format!(
-                "a header of {n} bytes in a file of {len}"
-            )));
+            return Err(damaged(format!("a header of {n} bytes in a file of {len}")));
         }
         let mut header = vec![0u8; n as usize];
         read_exact_at(&file, &mut header, 8).map_err(|e| damaged(e.to_string()))?;
@@ -173,8 +171,7 @@ impl SafetensorsFile {
         if *dtype != DType::F32 {
             // Half-precision files are half the size: converting whole is cheap enough.
             let data = self.read_full(key)?;
-            return ugatit_model::StateDict::from([(key.to_string(), data)])
-                .read_transposed(key);
+            return ugatit_model::StateDict::from([(key.to_string(), data)]).read_transposed(key);
         }
         let base = self.data_start + e.data_offsets[0];
         let mut out = vec![0f32; rows * cols];
