@@ -16,6 +16,7 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use object_store::path::Path as Key;
+use object_store::signer::Signer;
 use object_store::{ObjectStore, ObjectStoreExt, PutPayload, WriteMultipart};
 use tokio::io::AsyncWriteExt;
 
@@ -65,48 +66,76 @@ fn runtime(url: &str) -> Result<tokio::runtime::Runtime, RemoteError> {
         })
 }
 
+/// A store opened from a URL: the store, the signer for presigned URLs where the store has
+/// one (S3, GCS, Azure; not `file://`), and the key prefix the URL names.
+pub(crate) struct OpenedStore {
+    pub(crate) store: Arc<dyn ObjectStore>,
+    pub(crate) signer: Option<Arc<dyn Signer>>,
+    pub(crate) prefix: Key,
+}
+
+/// Opens the store `url` names, configured from the environment.
+pub(crate) fn open_store(url: &str) -> Result<OpenedStore, RemoteError> {
+    let err = |message: String| RemoteError {
+        url: url.to_string(),
+        message,
+    };
+    let parsed = url::Url::parse(url).map_err(|e| {
+        err(format!(
+            "not a URL ({e}); use s3://bucket/prefix, gs://bucket/prefix or az://container/prefix"
+        ))
+    })?;
+    fn signing<S: ObjectStore + Signer>(s: S) -> (Arc<dyn ObjectStore>, Option<Arc<dyn Signer>>) {
+        let s = Arc::new(s);
+        (s.clone(), Some(s))
+    }
+    let (store, signer) = match parsed.scheme() {
+        "s3" | "s3a" => signing(
+            object_store::aws::AmazonS3Builder::from_env()
+                .with_url(url)
+                .build()
+                .map_err(|e| err(format!("cannot configure S3 ({e}); see AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION, AWS_ENDPOINT_URL")))?,
+        ),
+        "gs" => signing(
+            object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                .with_url(url)
+                .build()
+                .map_err(|e| err(format!("cannot configure Google Cloud Storage ({e}); see GOOGLE_APPLICATION_CREDENTIALS or GOOGLE_SERVICE_ACCOUNT")))?,
+        ),
+        "az" | "azure" | "abfs" | "abfss" => signing(
+            object_store::azure::MicrosoftAzureBuilder::from_env()
+                .with_url(url)
+                .build()
+                .map_err(|e| err(format!("cannot configure Azure Blob Storage ({e}); see AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY")))?,
+        ),
+        "file" => (
+            Arc::new(object_store::local::LocalFileSystem::new()) as Arc<dyn ObjectStore>,
+            None,
+        ),
+        other => return Err(err(format!("unsupported scheme {other}:// (use s3, gs, az or file)"))),
+    };
+    let path = if parsed.scheme() == "file" {
+        parsed.path().to_string()
+    } else {
+        parsed.path().trim_start_matches('/').to_string()
+    };
+    let prefix =
+        Key::parse(path.trim_end_matches('/')).map_err(|e| err(format!("bad prefix ({e})")))?;
+    Ok(OpenedStore {
+        store,
+        signer,
+        prefix,
+    })
+}
+
 impl RemoteRun {
     /// Opens `url`, configuring the store from the environment.
     pub fn open(url: &str) -> Result<Self, RemoteError> {
-        let err = |message: String| RemoteError {
-            url: url.to_string(),
-            message,
-        };
-        let parsed = url::Url::parse(url)
-            .map_err(|e| err(format!("not a URL ({e}); use s3://bucket/prefix, gs://bucket/prefix or az://container/prefix")))?;
-        let store: Arc<dyn ObjectStore> = match parsed.scheme() {
-            "s3" | "s3a" => Arc::new(
-                object_store::aws::AmazonS3Builder::from_env()
-                    .with_url(url)
-                    .build()
-                    .map_err(|e| err(format!("cannot configure S3 ({e}); see AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_DEFAULT_REGION, AWS_ENDPOINT_URL")))?,
-            ),
-            "gs" => Arc::new(
-                object_store::gcp::GoogleCloudStorageBuilder::from_env()
-                    .with_url(url)
-                    .build()
-                    .map_err(|e| err(format!("cannot configure Google Cloud Storage ({e}); see GOOGLE_APPLICATION_CREDENTIALS or GOOGLE_SERVICE_ACCOUNT")))?,
-            ),
-            "az" | "azure" | "abfs" | "abfss" => Arc::new(
-                object_store::azure::MicrosoftAzureBuilder::from_env()
-                    .with_url(url)
-                    .build()
-                    .map_err(|e| err(format!("cannot configure Azure Blob Storage ({e}); see AZURE_STORAGE_ACCOUNT_NAME and AZURE_STORAGE_ACCOUNT_KEY")))?,
-            ),
-            "file" => Arc::new(object_store::local::LocalFileSystem::new()),
-            other => return Err(err(format!("unsupported scheme {other}:// (use s3, gs, az or file)"))),
-        };
-        let path = if parsed.scheme() == "file" {
-            parsed.path().to_string()
-        } else {
-            parsed.path().trim_start_matches('/').to_string()
-        };
-        let prefix =
-            Key::parse(path.trim_end_matches('/')).map_err(|e| err(format!("bad prefix ({e})")))?;
+        let opened = open_store(url)?;
         Ok(Self {
             url: url.trim_end_matches('/').to_string(),
-            store,
-            prefix,
+            store: opened.store,
+            prefix: opened.prefix,
             rt: runtime(url)?,
         })
     }

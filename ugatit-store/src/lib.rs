@@ -5,7 +5,7 @@
 //!    tensor shapes.
 //! 2. [`checkpoint`]: atomic, verified checkpoint folders and the run folders that hold them.
 //! 3. [`bucket`]: run folders in S3, GCS and Azure buckets (object_store and tokio live here
-//!    and nowhere else).
+//!    and nowhere else); [`objects`]: plain objects under a bucket prefix, for services.
 //! 4. [`load`]: one entry point for any model path; [`export`]: generators for serving
 //!    (safetensors, ONNX).
 //!
@@ -19,6 +19,7 @@ pub mod error;
 pub mod export;
 pub mod formats;
 pub mod load;
+pub mod objects;
 pub mod proto;
 
 pub use error::WeightsError;
