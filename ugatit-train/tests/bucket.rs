@@ -2,113 +2,33 @@
 //! `pip install "moto[server]"`; scripts/test.sh installs it) started here on a free loopback
 //! port, and against object_store's in-memory store for the upload logic.
 
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command as Process, Stdio};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+
+mod common;
 
 use assert_cmd::Command;
+use common::{assert_same_checkpoint, moto, s3_env, stderr, tiny_config, Server};
 use ugatit_store::bucket::{cache_folder, RemoteRun};
 use ugatit_store::checkpoint::RunDir;
 
-struct Moto {
-    child: Child,
-    endpoint: String,
-}
-
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn request(port: u16, method: &str, path: &str) -> Option<String> {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    s.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    write!(s, "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n").ok()?;
-    let mut out = String::new();
-    s.read_to_string(&mut out).ok()?;
-    Some(out)
-}
-
-/// Starts moto_server and creates `bucket`.
-fn moto(bucket: &str) -> Moto {
-    let port = TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let child = Process::new("moto_server")
-        .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("moto_server (pip install \"moto[server]\"; scripts/test.sh installs it)");
-    let server = Moto {
-        child,
-        endpoint: format!("http://127.0.0.1:{port}"),
-    };
-    let start = Instant::now();
-    while request(port, "GET", "/").is_none() {
-        assert!(
-            start.elapsed() < Duration::from_secs(60),
-            "moto_server did not start"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
-    let created = request(port, "PUT", &format!("/{bucket}")).unwrap();
-    assert!(created.starts_with("HTTP/1.1 200"), "{created}");
-    server
-}
-
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ugatit-store/tests/fixtures")
-}
-
 fn config(dir: &Path) -> PathBuf {
-    let data = dir.join("data");
-    for (d, src) in [("trainA", "testA/a.png"), ("trainB", "testB/b.png")] {
-        std::fs::create_dir_all(data.join(d)).unwrap();
-        std::fs::copy(
-            fixtures().join("full_96_ch4_r2/data").join(src),
-            data.join(d).join("0.png"),
-        )
-        .unwrap();
-        std::fs::copy(
-            fixtures().join("light_128_ch8_r3/data").join(src),
-            data.join(d).join("1.png"),
-        )
-        .unwrap();
-    }
-    let cfg = dir.join("c.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[model]\nimg_size = 32\nch = 2\nn_res = 1\nn_dis_global = 4\nn_dis_local = 3\n\
-             [train]\niterations = 6\nseed = 4\n[checkpoint]\nevery = 2\nkeep = 2\n[log]\nevery = 1\nsample_every = 3\n\
-             [data]\nroot = {:?}\n",
-            data.display().to_string()
-        ),
+    tiny_config(
+        dir,
+        "[train]\niterations = 6\nseed = 4\n[checkpoint]\nevery = 2\nkeep = 2\n\
+         [log]\nevery = 1\nsample_every = 3\n",
     )
-    .unwrap();
-    cfg
 }
 
-fn cli(server: &Moto, cache: &Path, args: &[&str]) -> assert_cmd::assert::Assert {
-    Command::cargo_bin("ugatit-train")
-        .unwrap()
-        .env("AWS_ENDPOINT_URL", &server.endpoint)
-        .env("AWS_ALLOW_HTTP", "true")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .args(args)
-        .args(["--device", "cpu", "--cache-dir"])
-        .arg(cache)
-        .assert()
+/// `ugatit-train ARGS` against `server`, caching in `cache`. (`export` runs on the CPU only and
+/// takes no `--device`.)
+fn cli(server: &Server, cache: &Path, args: &[&str]) -> assert_cmd::assert::Assert {
+    let mut cmd = Command::cargo_bin("ugatit-train").unwrap();
+    cmd.envs(s3_env(server)).args(args);
+    if args[0] != "export" {
+        cmd.args(["--device", "cpu"]);
+    }
+    cmd.arg("--cache-dir").arg(cache).assert()
 }
 
 #[test]
@@ -162,11 +82,9 @@ fn a_bucket_run_resumes_on_a_fresh_machine_bit_exactly() {
     }
 
     // The bucket holds the same newest checkpoint, retention applied, and the logs.
-    std::env::set_var("AWS_ENDPOINT_URL", &server.endpoint);
-    std::env::set_var("AWS_ALLOW_HTTP", "true");
-    std::env::set_var("AWS_ACCESS_KEY_ID", "test");
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", "test");
-    std::env::set_var("AWS_DEFAULT_REGION", "us-east-1");
+    for (k, v) in s3_env(&server) {
+        std::env::set_var(k, v);
+    }
     let remote = RemoteRun::open(url).unwrap();
     assert_eq!(remote.latest_step().unwrap(), Some(6));
     let listed: Vec<String> = remote
@@ -329,21 +247,6 @@ fn bucket_urls_are_checked() {
     );
 }
 
-/// `export` runs on the CPU only: it takes `--cache-dir` but no `--device`.
-fn export_cli(server: &Moto, cache: &Path, args: &[&str]) -> assert_cmd::assert::Assert {
-    Command::cargo_bin("ugatit-train")
-        .unwrap()
-        .env("AWS_ENDPOINT_URL", &server.endpoint)
-        .env("AWS_ALLOW_HTTP", "true")
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_DEFAULT_REGION", "us-east-1")
-        .args(args)
-        .arg("--cache-dir")
-        .arg(cache)
-        .assert()
-}
-
 #[test]
 fn any_checkpoint_a_bucket_holds_exports_not_only_the_newest() {
     let server = moto("exports");
@@ -360,7 +263,7 @@ fn any_checkpoint_a_bucket_holds_exports_not_only_the_newest() {
     // keep = 2: the bucket holds steps 4 and 6; a fresh machine exports step 4.
     std::fs::remove_dir_all(&cache).unwrap();
     let out = tmp.path().join("g4.safetensors");
-    let ok = export_cli(
+    let ok = cli(
         &server,
         &cache,
         &[
@@ -381,7 +284,7 @@ fn any_checkpoint_a_bucket_holds_exports_not_only_the_newest() {
     let t = ugatit_store::read_tensors(&out).unwrap();
     assert_eq!(t.step, Some(4));
     // A step the bucket does not hold is named with the ones it does.
-    let e = export_cli(
+    let e = cli(
         &server,
         &cache,
         &[
@@ -406,9 +309,9 @@ fn any_checkpoint_a_bucket_holds_exports_not_only_the_newest() {
 
 /// `prefix` of the server's `runs` bucket, configured in code (not through the process
 /// environment, which tests running side by side would share).
-fn s3_prefix(server: &Moto, prefix: &str) -> RemoteRun {
+fn s3_prefix(server: &Server, prefix: &str) -> RemoteRun {
     let store = object_store::aws::AmazonS3Builder::new()
-        .with_endpoint(&server.endpoint)
+        .with_endpoint(server.endpoint())
         .with_allow_http(true)
         .with_bucket_name("runs")
         .with_access_key_id("test")
@@ -417,26 +320,6 @@ fn s3_prefix(server: &Moto, prefix: &str) -> RemoteRun {
         .build()
         .unwrap();
     RemoteRun::with_store(&format!("s3://runs/{prefix}"), Arc::new(store), prefix).unwrap()
-}
-
-/// The newest checkpoints of two run folders hold the same bytes.
-fn assert_same_checkpoint(a: &Path, b: &Path) {
-    let (x, y) = (
-        RunDir::new(a).latest().unwrap().unwrap(),
-        RunDir::new(b).latest().unwrap().unwrap(),
-    );
-    assert_eq!(x.step, y.step);
-    for f in [
-        "nets.safetensors",
-        "optim_g.bin",
-        "optim_d.bin",
-        "trainer.json",
-    ] {
-        assert!(
-            std::fs::read(x.dir.join(f)).unwrap() == std::fs::read(y.dir.join(f)).unwrap(),
-            "{f} differs"
-        );
-    }
 }
 
 fn whole_local_run(cfg: &Path, run: &Path) {
@@ -448,10 +331,6 @@ fn whole_local_run(cfg: &Path, run: &Path) {
         .arg(run)
         .assert()
         .success();
-}
-
-fn stderr(out: &assert_cmd::assert::Assert) -> String {
-    String::from_utf8_lossy(&out.get_output().stderr).to_string()
 }
 
 #[test]

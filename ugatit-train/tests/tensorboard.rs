@@ -4,11 +4,13 @@
 //! TensorBoard reads the bucket's folder of rolled files back with every scalar in step order.
 
 use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::Command;
+use std::time::Duration;
+
+mod common;
+
+use common::{moto, Server};
 
 use burn::backend::Autodiff;
 use ugatit_model::Cpu;
@@ -90,90 +92,33 @@ fn tensorboard_reads_rolled_files_and_drops_what_a_resumed_run_writes_again() {
     assert_eq!(read["g_loss"], expected);
 }
 
-struct Moto {
-    child: Child,
-    port: u16,
+/// moto_server with `bucket`, versioned: each upload of a key is kept as a version.
+fn versioned_moto(bucket: &str) -> Server {
+    let server = moto(bucket);
+    server.ok(
+        "PUT",
+        &format!("/{bucket}?versioning"),
+        "<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>",
+    );
+    server
 }
 
-impl Drop for Moto {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Moto {
-    /// An HTTP/1.0 request (so the answer is never chunked); the whole answer.
-    fn request(&self, method: &str, path: &str, body: &str) -> Option<String> {
-        let mut s = TcpStream::connect(("127.0.0.1", self.port)).ok()?;
-        s.set_read_timeout(Some(Duration::from_secs(10))).ok()?;
-        write!(
-            s,
-            "{method} {path} HTTP/1.0\r\nHost: 127.0.0.1:{}\r\nContent-Length: {}\r\n\r\n{body}",
-            self.port,
-            body.len()
-        )
-        .ok()?;
-        let mut out = String::new();
-        s.read_to_string(&mut out).ok()?;
-        Some(out)
-    }
-
-    /// Starts moto_server with `bucket`, versioned: each upload of a key is kept as a version.
-    fn start(bucket: &str) -> Moto {
-        let port = TcpListener::bind("127.0.0.1:0")
+/// How many versions (uploads) each key under `prefix` of `bucket` has.
+fn versions(server: &Server, bucket: &str, prefix: &str) -> BTreeMap<String, usize> {
+    let answer = server
+        .request("GET", &format!("/{bucket}?versions&prefix={prefix}"), "")
+        .unwrap();
+    assert!(!answer.contains("<IsTruncated>true"), "{answer}");
+    let mut count = BTreeMap::new();
+    for version in answer.split("<Version>").skip(1) {
+        let key = version
+            .split_once("<Key>")
+            .and_then(|(_, rest)| rest.split_once("</Key>"))
             .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        let child = Command::new("moto_server")
-            .args(["-H", "127.0.0.1", "-p", &port.to_string()])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("moto_server (pip install \"moto[server]\")");
-        let server = Moto { child, port };
-        let start = Instant::now();
-        while server.request("GET", "/", "").is_none() {
-            assert!(
-                start.elapsed() < Duration::from_secs(60),
-                "moto_server did not start"
-            );
-            std::thread::sleep(Duration::from_millis(200));
-        }
-        for (path, body) in [
-            (format!("/{bucket}"), ""),
-            (
-                format!("/{bucket}?versioning"),
-                "<VersioningConfiguration><Status>Enabled</Status></VersioningConfiguration>",
-            ),
-        ] {
-            let answer = server.request("PUT", &path, body).unwrap();
-            assert!(
-                answer.starts_with("HTTP/1.0 200") || answer.starts_with("HTTP/1.1 200"),
-                "{answer}"
-            );
-        }
-        server
+            .0;
+        *count.entry(key.to_string()).or_insert(0) += 1;
     }
-
-    /// How many versions (uploads) each key under `prefix` has.
-    fn versions(&self, bucket: &str, prefix: &str) -> BTreeMap<String, usize> {
-        let answer = self
-            .request("GET", &format!("/{bucket}?versions&prefix={prefix}"), "")
-            .unwrap();
-        assert!(!answer.contains("<IsTruncated>true"), "{answer}");
-        let mut count = BTreeMap::new();
-        for version in answer.split("<Version>").skip(1) {
-            let key = version
-                .split_once("<Key>")
-                .and_then(|(_, rest)| rest.split_once("</Key>"))
-                .unwrap()
-                .0;
-            *count.entry(key.to_string()).or_insert(0) += 1;
-        }
-        count
-    }
+    count
 }
 
 fn local_sizes(dir: &Path) -> BTreeMap<String, u64> {
@@ -191,12 +136,9 @@ fn local_sizes(dir: &Path) -> BTreeMap<String, u64> {
 
 #[test]
 fn a_mirrored_run_uploads_each_event_byte_once_and_tensorboard_reads_the_bucket_in_order() {
-    let server = Moto::start("runs");
+    let server = versioned_moto("runs");
     for (k, v) in [
-        (
-            "AWS_ENDPOINT_URL",
-            format!("http://127.0.0.1:{}", server.port),
-        ),
+        ("AWS_ENDPOINT_URL", server.endpoint()),
         ("AWS_ALLOW_HTTP", "true".into()),
         ("AWS_ACCESS_KEY_ID", "test".into()),
         ("AWS_SECRET_ACCESS_KEY", "test".into()),
@@ -254,7 +196,7 @@ fn a_mirrored_run_uploads_each_event_byte_once_and_tensorboard_reads_the_bucket_
         .collect();
     assert_eq!(listed, local);
     assert_eq!(listed.values().sum::<u64>(), local.values().sum::<u64>());
-    let versions = server.versions("runs", "exp/tb/tb/");
+    let versions = versions(&server, "runs", "exp/tb/tb/");
     assert_eq!(versions.len(), local.len(), "{versions:?}");
     assert!(
         versions.values().all(|&n| n == 1),
