@@ -305,3 +305,117 @@ impl JobStore for SqliteJobs {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::jobs::CropRequest;
+
+    fn spec(expires_at: u64) -> JobSpec {
+        JobSpec {
+            crop: CropRequest::Center,
+            email: None,
+            delete_hash: "h".into(),
+            created_at: 0,
+            expires_at,
+        }
+    }
+
+    async fn store() -> (tempfile::TempDir, SqliteJobs, Vec<JobId>) {
+        let dir = tempfile::tempdir().unwrap();
+        let jobs = SqliteJobs::open(&dir.path().join("jobs.sqlite")).unwrap();
+        let mut ids = Vec::new();
+        for i in 0..3 {
+            let id = JobId::random().unwrap();
+            jobs.enqueue(&id, &spec(100 + i), 3).await.unwrap();
+            ids.push(id);
+        }
+        (dir, jobs, ids)
+    }
+
+    #[tokio::test]
+    async fn the_limit_holds_and_positions_follow_claims() {
+        let (_dir, jobs, ids) = store().await;
+        let extra = JobId::random().unwrap();
+        assert_eq!(
+            jobs.enqueue(&extra, &spec(1), 3).await,
+            Err(JobError::QueueFull { limit: 3 })
+        );
+        assert_eq!(jobs.get(&extra).await.unwrap(), None);
+        assert_eq!(jobs.position(&ids[2]).await.unwrap(), Some(3));
+        let claimed = jobs.claim("w", 2, Duration::from_secs(60)).await.unwrap();
+        assert_eq!(
+            claimed.iter().map(|j| &j.id).collect::<Vec<_>>(),
+            [&ids[0], &ids[1]]
+        );
+        assert!(claimed.iter().all(|j| j.state == JobState::Running));
+        assert_eq!(jobs.position(&ids[0]).await.unwrap(), None);
+        assert_eq!(jobs.position(&ids[2]).await.unwrap(), Some(1));
+        assert_eq!(jobs.queue_len().await.unwrap(), 3);
+        assert_eq!(
+            jobs.claim("v", 5, Duration::from_secs(60))
+                .await
+                .unwrap()
+                .len(),
+            1
+        );
+        assert!(jobs
+            .claim("v", 5, Duration::from_secs(60))
+            .await
+            .unwrap()
+            .is_empty());
+    }
+
+    #[tokio::test]
+    async fn an_expired_lease_makes_the_job_claimable_again_and_renewal_prevents_it() {
+        let (_dir, jobs, ids) = store().await;
+        let short = Duration::from_millis(200);
+        let first = jobs.claim("dead", 1, short).await.unwrap();
+        assert_eq!(first[0].id, ids[0]);
+        let kept = jobs.claim("alive", 1, short).await.unwrap();
+        jobs.renew("alive", &[kept[0].id.clone()], Duration::from_secs(60))
+            .await
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        assert_eq!(
+            jobs.get(&ids[0]).await.unwrap().unwrap().state,
+            JobState::Queued
+        );
+        assert_eq!(
+            jobs.get(&ids[1]).await.unwrap().unwrap().state,
+            JobState::Running
+        );
+        let again = jobs
+            .claim("other", 3, Duration::from_secs(60))
+            .await
+            .unwrap();
+        assert_eq!(
+            again.iter().map(|j| &j.id).collect::<Vec<_>>(),
+            [&ids[0], &ids[2]]
+        );
+    }
+
+    #[tokio::test]
+    async fn completion_is_idempotent_and_deletion_wins() {
+        let (_dir, jobs, ids) = store().await;
+        jobs.claim("w", 3, Duration::from_secs(60)).await.unwrap();
+        assert_eq!(jobs.complete(&ids[0]).await.unwrap(), Completion::First);
+        assert_eq!(jobs.complete(&ids[0]).await.unwrap(), Completion::Again);
+        assert_eq!(jobs.fail(&ids[0], "late").await.unwrap(), Completion::Again);
+        assert_eq!(
+            jobs.get(&ids[0]).await.unwrap().unwrap().state,
+            JobState::Done
+        );
+        assert_eq!(jobs.fail(&ids[1], "no").await.unwrap(), Completion::First);
+        assert_eq!(
+            jobs.get(&ids[1]).await.unwrap().unwrap().state,
+            JobState::Failed("no".into())
+        );
+        assert!(jobs.delete(&ids[2]).await.unwrap());
+        assert!(!jobs.delete(&ids[2]).await.unwrap());
+        assert_eq!(jobs.complete(&ids[2]).await.unwrap(), Completion::Gone);
+        assert_eq!(jobs.queue_len().await.unwrap(), 0);
+        assert_eq!(jobs.expired(100, 10).await.unwrap(), [ids[0].clone()]);
+        assert_eq!(jobs.expired(1000, 1).await.unwrap().len(), 1);
+    }
+}
