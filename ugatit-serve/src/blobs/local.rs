@@ -4,10 +4,14 @@
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use bytes::Bytes;
 
 use super::{BlobError, BlobKey, BlobStore};
+
+/// How old a temporary file must be to count as left over from a crash.
+pub const STALE: Duration = Duration::from_secs(3600);
 
 /// A folder of blobs.
 #[derive(Debug, Clone)]
@@ -16,22 +20,29 @@ pub struct LocalBlobs {
 }
 
 impl LocalBlobs {
-    /// Uses (and creates) `root` with its `inputs/`, `results/` and `tmp/` folders. Leftover
-    /// temporary files of an interrupted put are removed.
+    /// Uses (and creates) `root` with its `inputs/`, `results/` and `tmp/` folders. Temporary
+    /// files left by an interrupted put are removed once they are [`STALE`] old (younger ones
+    /// may belong to another process sharing the folder).
     pub fn open(root: &Path) -> Result<Self, BlobError> {
         let fail = |e: std::io::Error| BlobError {
             store: root.display().to_string(),
             key: String::new(),
             message: e.to_string(),
         };
-        for sub in ["inputs", "results"] {
+        for sub in ["inputs", "results", "tmp"] {
             std::fs::create_dir_all(root.join(sub)).map_err(fail)?;
         }
-        let tmp = root.join("tmp");
-        if tmp.exists() {
-            std::fs::remove_dir_all(&tmp).map_err(fail)?;
+        for entry in std::fs::read_dir(root.join("tmp")).map_err(fail)? {
+            let entry = entry.map_err(fail)?;
+            let age = entry
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok());
+            if age.is_some_and(|a| a >= STALE) {
+                std::fs::remove_file(entry.path()).map_err(fail)?;
+            }
         }
-        std::fs::create_dir_all(&tmp).map_err(fail)?;
         Ok(Self {
             root: root.to_path_buf(),
         })
