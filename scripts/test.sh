@@ -24,6 +24,13 @@ if ! python3 -c "import tensorboard, onnx, onnxruntime, moto" 2>/dev/null || ! c
     python3 -m pip install --quiet --disable-pip-version-check tensorboard onnx onnxruntime "moto[server]"
 fi
 
+# The upload page's test drives headless Chromium through chromedriver (Debian packages).
+if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
+    step "apt-get install chromium chromium-driver"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
+fi
+
 step "cargo fmt --check"
 cargo fmt --all --check
 
