@@ -1,8 +1,8 @@
 //! The HTTP API (JSON everywhere, errors as `{"error": "..."}`):
 //!
-//! - `POST /api/v1/jobs` ([`upload`]): accept, store, enqueue, answer 202.
-//! - `GET /api/v1/jobs/{id}`, `DELETE /api/v1/jobs/{id}`, `GET /d/{id}?token=` ([`status`]).
-//! - `GET /r/{id}.png?exp=&sig=` ([`results`]): the signed result link.
+//! - `POST /api/v1/jobs` (`upload.rs`): accept, store, enqueue, answer 202.
+//! - `GET /api/v1/jobs/{id}`, `DELETE /api/v1/jobs/{id}`, `GET /d/{id}?token=` (`status.rs`).
+//! - `GET /r/{id}.png?exp=&sig=` (`results.rs`): the signed result link.
 //! - `GET /healthz`, `GET /metrics`.
 
 mod error;
