@@ -11,6 +11,7 @@
 pub mod api;
 pub mod blobs;
 pub mod jobs;
+pub mod mail;
 pub mod links;
 pub mod metrics;
 pub mod model;

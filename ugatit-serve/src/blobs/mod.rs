@@ -2,6 +2,7 @@
 //! implementation ([`local`]) and one for buckets. Both the API and the workers use the same
 //! store, so with a bucket any worker can read any upload.
 
+pub mod bucket;
 pub mod local;
 
 use bytes::Bytes;

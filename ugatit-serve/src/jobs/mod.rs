@@ -21,6 +21,7 @@
 //! Times are the store's own clock: leases in wall-clock durations, expiry in Unix seconds.
 
 mod job;
+pub mod redis;
 pub mod sqlite;
 
 use std::time::Duration;
