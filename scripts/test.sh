@@ -31,6 +31,18 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
 fi
 
+# The several-machines tests start Redis (Debian's redis-server) and an SMTP sink (Python's
+# aiosmtpd) on loopback ports.
+if ! command -v redis-server >/dev/null; then
+    step "apt-get install redis-server"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq redis-server
+fi
+if ! python3 -c "import aiosmtpd" 2>/dev/null; then
+    step "pip install aiosmtpd"
+    python3 -m pip install --quiet --disable-pip-version-check aiosmtpd
+fi
+
 step "cargo fmt --check"
 cargo fmt --all --check
 
