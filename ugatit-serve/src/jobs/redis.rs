@@ -14,10 +14,10 @@
 //!   waiting jobs (in enqueue order, for positions), the running ones (by lease end) and all
 //!   of them by expiry (for the purge).
 //!
-//! Every operation is one Lua script (in `redis/`), so each is atomic across processes, and
-//! leases are measured on the Redis server's clock, never a worker's. All workers of one
-//! deployment must use the same lease, since a claim compares pending entries' idle time with
-//! its own.
+//! Every operation is one Lua script (in `redis/`) or one command, so each is atomic across
+//! processes, and leases are measured on the Redis server's clock, never a worker's. All
+//! workers of one deployment must use the same lease, since a claim compares pending entries'
+//! idle time with its own.
 
 use std::time::Duration;
 
