@@ -7,15 +7,20 @@
 //! - [`blobs`]: where uploads and results are kept: a local folder or a bucket.
 //! - [`worker`] and [`model`]: claiming jobs, batching them through the model on its thread.
 //! - [`links`]: signed expiring result links and delete tokens; [`ratelimit`]; [`metrics`].
+//! - [`notify`] and [`mail`]: telling the user by email; [`page`]: the upload page.
+//! - [`server`]: one process, its roles and its shutdown; [`backends`]: stores by flag.
 
 pub mod api;
+pub mod backends;
 pub mod blobs;
 pub mod jobs;
-pub mod mail;
 pub mod links;
+pub mod mail;
 pub mod metrics;
 pub mod model;
 pub mod notify;
+pub mod page;
 pub mod purge;
 pub mod ratelimit;
+pub mod server;
 pub mod worker;

@@ -81,8 +81,7 @@ pub trait JobStore: Send + Sync + 'static {
     /// leased until `lease` from now. Returns at once, with no jobs if none are claimable; the
     /// returned jobs are `Running`. Two concurrent claims never return the same job while its
     /// lease runs.
-    async fn claim(&self, worker: &str, max: usize, lease: Duration)
-        -> Result<Vec<Job>, JobError>;
+    async fn claim(&self, worker: &str, max: usize, lease: Duration) -> Result<Vec<Job>, JobError>;
 
     /// Extends to `lease` from now the leases that `worker` still holds on `ids`. Ids it no
     /// longer holds (finished, deleted, or reclaimed by another worker after the lease ran out)
