@@ -7,7 +7,7 @@ use assert_cmd::Command;
 
 fn fixture(path: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../ugatit-model/tests/fixtures")
+        .join("../ugatit-store/tests/fixtures")
         .join(path)
 }
 
@@ -316,4 +316,31 @@ fn tensorflow_checkpoints_translate_like_the_official_tf_code() {
             assert!(d <= 2, "{case} {direction}: {d} grey levels");
         }
     }
+}
+
+#[test]
+fn bench_prints_one_json_line_whatever_the_model_path_holds() {
+    // A path with a quote, a backslash and a control character: Rust's `{:?}` escapes the last
+    // as `\u{7}`, which is no JSON.
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("odd \"name\\ \u{7}.pt");
+    std::fs::copy(fixture("light_128_ch8_r3/official.pt"), &model).unwrap();
+    let out = Command::cargo_bin("ugatit-infer")
+        .unwrap()
+        .args([
+            "bench", "--device", "cpu", "--repeat", "1", "--size", "32", "--model",
+        ])
+        .arg(&model)
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let line = String::from_utf8(out).unwrap();
+    assert_eq!(line.lines().count(), 1, "{line}");
+    let report: serde_json::Value = serde_json::from_str(&line).unwrap();
+    assert_eq!(report["model"], model.display().to_string());
+    assert_eq!(report["size"], 32);
+    assert_eq!(report["batch"], 1);
+    assert!(report["median_s"].as_f64().unwrap() > 0.0);
 }
