@@ -170,11 +170,20 @@ async fn two_workers_and_an_api_share_redis_and_a_bucket_and_survive_a_killed_wo
         assert_eq!(status.get("position"), None);
     }
 
-    // Exactly once: each job reported done by one worker, the held ones by a survivor.
-    let mut done: Vec<String> = done_in(&victim.log());
-    for w in &workers {
-        done.extend(done_in(&w.log()));
+    // Exactly once: each job reported done by one worker, the held ones by a survivor. A
+    // worker logs a completion just after storing it, so its line may trail the status.
+    let logged = || {
+        let mut done = done_in(&victim.log());
+        for w in &workers {
+            done.extend(done_in(&w.log()));
+        }
+        done
+    };
+    let start_logs = Instant::now();
+    while logged().len() < JOBS && start_logs.elapsed() < Duration::from_secs(10) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
     }
+    let done = logged();
     let mut counts: HashMap<&str, usize> = HashMap::new();
     for id in &done {
         *counts.entry(id.as_str()).or_default() += 1;
