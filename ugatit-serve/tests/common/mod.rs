@@ -28,6 +28,9 @@ pub struct Server {
     pub base: String,
     pub data_dir: PathBuf,
     log: Arc<Mutex<Vec<String>>>,
+    /// The thread copying stderr into `log`; joined once the process has exited, so the log
+    /// is complete when read after an exit.
+    reader: Option<std::thread::JoinHandle<()>>,
 }
 
 impl Server {
@@ -55,7 +58,7 @@ impl Server {
         let log = Arc::new(Mutex::new(Vec::new()));
         let (tx, rx) = std::sync::mpsc::channel();
         let sink = log.clone();
-        std::thread::spawn(move || {
+        let reader = std::thread::spawn(move || {
             for line in BufReader::new(stderr).lines().map_while(Result::ok) {
                 if let Some(addr) = line.strip_prefix("listening on ") {
                     let _ = tx.send(addr.to_string());
@@ -72,6 +75,7 @@ impl Server {
             base,
             data_dir: data_dir.to_path_buf(),
             log,
+            reader: Some(reader),
         }
     }
 
@@ -88,6 +92,14 @@ impl Server {
     pub fn kill9(&mut self) {
         self.child.kill().expect("kill");
         self.child.wait().expect("wait");
+        self.finish_log();
+    }
+
+    /// Waits for the stderr reader to reach the end of the exited process's output.
+    fn finish_log(&mut self) {
+        if let Some(reader) = self.reader.take() {
+            let _ = reader.join();
+        }
     }
 
     /// SIGTERM, then the exit status.
@@ -98,7 +110,9 @@ impl Server {
             .status()
             .expect("kill -TERM");
         assert!(ok.success());
-        self.child.wait().expect("wait")
+        let status = self.child.wait().expect("wait");
+        self.finish_log();
+        status
     }
 
     /// The peak resident memory of the server process, in bytes (Linux).
