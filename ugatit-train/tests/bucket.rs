@@ -8,7 +8,10 @@ use std::sync::Arc;
 mod common;
 
 use assert_cmd::Command;
-use common::{assert_same_checkpoint, moto, s3_env, stderr, tiny_config, Server};
+use common::{
+    assert_same_checkpoint, export_args, moto, s3_env, stderr, tiny_config, train_cli,
+    train_stop_and_resume_fresh, Server,
+};
 use ugatit_store::bucket::{cache_folder, RemoteRun};
 use ugatit_store::checkpoint::RunDir;
 
@@ -20,15 +23,9 @@ fn config(dir: &Path) -> PathBuf {
     )
 }
 
-/// `ugatit-train ARGS` against `server`, caching in `cache`. (`export` runs on the CPU only and
-/// takes no `--device`.)
+/// `ugatit-train ARGS` against `server`, caching in `cache`.
 fn cli(server: &Server, cache: &Path, args: &[&str]) -> assert_cmd::assert::Assert {
-    let mut cmd = Command::cargo_bin("ugatit-train").unwrap();
-    cmd.envs(s3_env(server)).args(args);
-    if args[0] != "export" {
-        cmd.args(["--device", "cpu"]);
-    }
-    cmd.arg("--cache-dir").arg(cache).assert()
+    train_cli(&s3_env(server), cache, args)
 }
 
 #[test]
@@ -40,23 +37,7 @@ fn a_bucket_run_resumes_on_a_fresh_machine_bit_exactly() {
     let cache = tmp.path().join("cache");
     let url = "s3://runs/exp/one";
 
-    cli(
-        &server,
-        &cache,
-        &[
-            "train",
-            "--config",
-            cfg,
-            "--run-dir",
-            url,
-            "--stop-after",
-            "3",
-        ],
-    )
-    .success();
-    // A fresh machine: no cache at all.
-    std::fs::remove_dir_all(&cache).unwrap();
-    cli(&server, &cache, &["resume", "--run-dir", url]).success();
+    train_stop_and_resume_fresh(&s3_env(&server), &cache, cfg, url);
     let local = cache_folder(url, Some(&cache));
 
     let whole = tmp.path().join("whole");
@@ -263,43 +244,14 @@ fn any_checkpoint_a_bucket_holds_exports_not_only_the_newest() {
     // keep = 2: the bucket holds steps 4 and 6; a fresh machine exports step 4.
     std::fs::remove_dir_all(&cache).unwrap();
     let out = tmp.path().join("g4.safetensors");
-    let ok = cli(
-        &server,
-        &cache,
-        &[
-            "export",
-            "--run-dir",
-            url,
-            "--step",
-            "4",
-            "--direction",
-            "a2b",
-            "-o",
-            out.to_str().unwrap(),
-        ],
-    );
+    let ok = cli(&server, &cache, &export_args(url, "4", "a2b", &out));
     let stdout = String::from_utf8_lossy(&ok.get_output().stdout).to_string();
     ok.success();
     assert!(stdout.contains("generator of step 4"), "{stdout}");
     let t = ugatit_store::read_tensors(&out).unwrap();
     assert_eq!(t.step, Some(4));
     // A step the bucket does not hold is named with the ones it does.
-    let e = cli(
-        &server,
-        &cache,
-        &[
-            "export",
-            "--run-dir",
-            url,
-            "--step",
-            "2",
-            "--direction",
-            "a2b",
-            "-o",
-            out.to_str().unwrap(),
-        ],
-    )
-    .failure();
+    let e = cli(&server, &cache, &export_args(url, "2", "a2b", &out)).failure();
     let stderr = String::from_utf8_lossy(&e.get_output().stderr).to_string();
     assert!(
         stderr.contains("holds no checkpoint of step 2 (it holds steps: 4, 6)"),

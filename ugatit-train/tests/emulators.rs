@@ -13,8 +13,10 @@ use std::process::Command as Process;
 
 mod common;
 
-use assert_cmd::Command;
-use common::{assert_same_checkpoint, free_port, tiny_config, Server};
+use common::{
+    assert_same_checkpoint, export_args, free_port, tiny_config, train_cli,
+    train_stop_and_resume_fresh, Server,
+};
 use ugatit_store::checkpoint::RunDir;
 
 /// Azurite's well-known development account (public: Azure's emulator documentation).
@@ -140,19 +142,6 @@ fn config(dir: &Path) -> PathBuf {
     )
 }
 
-fn train_cli(envs: &[(&str, String)], cache: &Path, args: &[&str]) -> assert_cmd::assert::Assert {
-    let mut cmd = Command::cargo_bin("ugatit-train").unwrap();
-    for (k, v) in envs {
-        cmd.env(k, v);
-    }
-    cmd.args(args);
-    // `export` runs on the CPU only and has no --device.
-    if args[0] != "export" {
-        cmd.args(["--device", "cpu"]);
-    }
-    cmd.arg("--cache-dir").arg(cache).assert()
-}
-
 #[test]
 fn an_azure_run_folder_trains_resumes_on_a_fresh_machine_and_exports() {
     let server = azurite("runs");
@@ -167,23 +156,7 @@ fn an_azure_run_folder_trains_resumes_on_a_fresh_machine_and_exports() {
     let cfg = cfg.to_str().unwrap();
     let cache = tmp.path().join("cache");
     let url = "az://runs/exp/one";
-    train_cli(
-        &env,
-        &cache,
-        &[
-            "train",
-            "--config",
-            cfg,
-            "--run-dir",
-            url,
-            "--stop-after",
-            "3",
-        ],
-    )
-    .success();
-    // A fresh machine: no cache.
-    std::fs::remove_dir_all(&cache).unwrap();
-    train_cli(&env, &cache, &["resume", "--run-dir", url]).success();
+    train_stop_and_resume_fresh(&env, &cache, cfg, url);
 
     let whole = tmp.path().join("whole");
     train_cli(
@@ -204,22 +177,7 @@ fn an_azure_run_folder_trains_resumes_on_a_fresh_machine_and_exports() {
     // What the container holds, fetched into an empty cache, is the uninterrupted run's.
     let fresh = tmp.path().join("fresh");
     let out = tmp.path().join("g.safetensors");
-    train_cli(
-        &env,
-        &fresh,
-        &[
-            "export",
-            "--run-dir",
-            url,
-            "--step",
-            "6",
-            "--direction",
-            "b2a",
-            "-o",
-            out.to_str().unwrap(),
-        ],
-    )
-    .success();
+    train_cli(&env, &fresh, &export_args(url, "6", "b2a", &out)).success();
     assert_same_checkpoint(
         &ugatit_store::bucket::cache_folder(url, Some(&fresh)),
         &whole,
@@ -260,22 +218,7 @@ fn a_gcs_run_folder_is_read_by_translate_and_export() {
     ];
     let url = "gs://runs/exp/one";
     let out = tmp.path().join("g4.safetensors");
-    train_cli(
-        &env,
-        &cache,
-        &[
-            "export",
-            "--run-dir",
-            url,
-            "--step",
-            "4",
-            "--direction",
-            "a2b",
-            "-o",
-            out.to_str().unwrap(),
-        ],
-    )
-    .success();
+    train_cli(&env, &cache, &export_args(url, "4", "a2b", &out)).success();
     let exported = ugatit_store::read_tensors(&out).unwrap();
     let local = ugatit_store::read_tensors(&run.join("checkpoints/step-00000004")).unwrap();
     assert_eq!(exported.step, Some(4));

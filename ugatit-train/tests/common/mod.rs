@@ -158,3 +158,56 @@ pub fn assert_same_checkpoint(a: &Path, b: &Path) {
 pub fn stderr(out: &assert_cmd::assert::Assert) -> String {
     String::from_utf8_lossy(&out.get_output().stderr).to_string()
 }
+
+/// `ugatit-train ARGS` with `env` set, caching bucket runs in `cache`. (`export` runs on the CPU
+/// only and takes no `--device`.)
+pub fn train_cli(
+    env: &[(&str, String)],
+    cache: &Path,
+    args: &[&str],
+) -> assert_cmd::assert::Assert {
+    let mut cmd = assert_cmd::Command::cargo_bin("ugatit-train").unwrap();
+    cmd.envs(env.iter().map(|(k, v)| (k, v))).args(args);
+    if args[0] != "export" {
+        cmd.args(["--device", "cpu"]);
+    }
+    cmd.arg("--cache-dir").arg(cache).assert()
+}
+
+/// A run of `cfg` in the bucket at `url` stopped after 3 steps, then resumed on a fresh machine
+/// (`cache` removed first) to its end.
+pub fn train_stop_and_resume_fresh(env: &[(&str, String)], cache: &Path, cfg: &str, url: &str) {
+    let first = [
+        "train",
+        "--config",
+        cfg,
+        "--run-dir",
+        url,
+        "--stop-after",
+        "3",
+    ];
+    train_cli(env, cache, &first).success();
+    std::fs::remove_dir_all(cache).unwrap();
+    train_cli(env, cache, &["resume", "--run-dir", url]).success();
+}
+
+/// The arguments exporting the `direction` generator of `step` of the run at `url` to `out`.
+pub fn export_args<'a>(
+    url: &'a str,
+    step: &'a str,
+    direction: &'a str,
+    out: &'a Path,
+) -> Vec<&'a str> {
+    let out = out.to_str().unwrap();
+    vec![
+        "export",
+        "--run-dir",
+        url,
+        "--step",
+        step,
+        "--direction",
+        direction,
+        "-o",
+        out,
+    ]
+}
