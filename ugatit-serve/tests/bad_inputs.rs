@@ -5,7 +5,7 @@ mod common;
 
 use std::time::Duration;
 
-use common::{client, get_json, picture, png, upload, wait_finished, Server};
+use common::{client, get_json, get_text, picture, png, upload, wait_finished, Server};
 use ugatit_serve::links::Signer;
 
 /// What is uploaded (a name, the file, the text fields), and the status and error it gets.
@@ -197,14 +197,7 @@ async fn bad_uploads_links_and_tokens_are_refused_and_the_server_keeps_serving()
 
     let (code, health) = get_json(&c, &server.url("/healthz")).await;
     assert_eq!((code, health["status"].as_str()), (200, Some("ok")));
-    let metrics = c
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = get_text(&c, &server.url("/metrics")).await;
     for line in [
         "ugatit_jobs_rejected_total{reason=\"bad_image\"} 6",
         "ugatit_jobs_rejected_total{reason=\"too_large\"} 1",

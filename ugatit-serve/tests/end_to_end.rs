@@ -6,7 +6,9 @@ mod common;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use common::{client, get_json, max_diff, picture, png, upload, wait_finished, Server, SIZE};
+use common::{
+    client, get_json, get_text, max_diff, picture, png, upload, wait_finished, Server, SIZE,
+};
 use ugatit_infer::{Crop, Options, Region, Translator};
 use ugatit_model::{Cpu, Direction};
 
@@ -141,14 +143,7 @@ async fn a_cropped_upload_is_translated_fetched_and_deleted() {
         .await
         .unwrap();
     assert_eq!(preflight.headers()["access-control-allow-origin"], origin);
-    let metrics = c
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = get_text(&c, &server.url("/metrics")).await;
     assert!(
         metrics.contains("ugatit_jobs_accepted_total 2\n"),
         "{metrics}"

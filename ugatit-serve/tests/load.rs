@@ -6,7 +6,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{client, get_json, picture, png, upload, Server};
+use common::{client, get_json, get_text, picture, png, upload, Server};
 
 const UPLOADS: usize = 1000;
 const QUEUE: &str = "200";
@@ -89,14 +89,7 @@ async fn a_thousand_concurrent_uploads_against_a_queue_of_200() {
         rss as f64 / f64::from(1 << 20),
     );
     assert!(rss < MAX_RSS, "peak RSS {rss} bytes");
-    let metrics = c
-        .get(server.url("/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = get_text(&c, &server.url("/metrics")).await;
     assert!(metrics.contains(&format!("ugatit_jobs_done_total {}\n", accepted.len())));
     assert!(metrics.contains(&format!(
         "ugatit_jobs_rejected_total{{reason=\"queue_full\"}} {refused}\n"
