@@ -184,12 +184,12 @@ pub async fn upload(
     (status, body, headers)
 }
 
-/// GET as JSON: status and body.
 /// The body of a GET, as text (the Prometheus metrics).
 pub async fn get_text(client: &reqwest::Client, url: &str) -> String {
     client.get(url).send().await.unwrap().text().await.unwrap()
 }
 
+/// GET as JSON: status and body.
 pub async fn get_json(client: &reqwest::Client, url: &str) -> (u16, Value) {
     let response = client.get(url).send().await.expect("get");
     let status = response.status().as_u16();
