@@ -4,7 +4,7 @@
 
 use std::path::Path;
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use burn::module::AutodiffModule;
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
@@ -75,11 +75,11 @@ impl<B: AutodiffBackend> Samples<B> {
             ] {
                 let img = grid(fwd, bwd, real);
                 let path = dir.join(format!("{name}_{dir_name}_{step:08}.png"));
-                img.save(&path)
-                    .with_context(|| format!("cannot write {}", path.display()))?;
+                let mut png = Vec::new();
+                img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
+                // Whole or not at all: the bucket mirror may upload the folder at any moment.
+                ugatit_store::atomic::write_atomic(&path, &png)?;
                 if let Some(ev) = events.as_deref_mut() {
-                    let mut png = Vec::new();
-                    img.write_to(&mut std::io::Cursor::new(&mut png), image::ImageFormat::Png)?;
                     ev.image(
                         &format!("samples/{name}_{dir_name}"),
                         step,
