@@ -206,10 +206,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                     poll: Duration::from_millis(500),
                     keep_inputs: cli.keep_inputs,
                     max_pixels: cli.max_pixels,
-                    public_url: cli
-                        .public_url
-                        .clone()
-                        .unwrap_or_else(|| format!("http://{}", cli.listen)),
+                    public_url: cli.public_url.clone(),
                 },
             })
         }

@@ -64,7 +64,11 @@ impl Server {
             let _ = stop_tx.send(true);
         });
 
-        let worker = self.worker.map(|w| {
+        let worker = self.worker.map(|mut w| {
+            // Emailed links default to the address actually bound (`--listen` may say port 0).
+            w.config
+                .public_url
+                .get_or_insert_with(|| format!("http://{addr}"));
             let (wake, stop) = (self.api.wake.clone(), stop.clone());
             tokio::spawn(w.run(wake, stop))
         });

@@ -32,8 +32,9 @@ pub struct WorkerConfig {
     pub keep_inputs: bool,
     /// `--max-pixels`, checked again when the stored upload is decoded.
     pub max_pixels: u64,
-    /// The service's public origin, for the links in emails (`--public-url`).
-    pub public_url: String,
+    /// The service's public origin, for the links in emails (`--public-url`); `None` for the
+    /// address the server bound (filled in by the server once it has bound).
+    pub public_url: Option<String>,
 }
 
 /// What a worker works with.
@@ -205,7 +206,8 @@ impl Worker {
             return;
         };
         let exp = job.spec.expires_at;
-        let base = self.config.public_url.trim_end_matches('/');
+        let base = self.config.public_url.as_deref().unwrap_or_default();
+        let base = base.trim_end_matches('/');
         let result_url = match self
             .blobs
             .presigned_url(&BlobKey::result(&job.id), exp)
