@@ -64,14 +64,17 @@ pub enum Contents {
 /// Whether `file` is a PyTorch file (a zip or a pickle, by its first bytes); anything else is
 /// taken as safetensors. An empty file is no model at all.
 pub fn is_pytorch(file: &Path) -> Result<bool, WeightsError> {
-    let mut magic = [0u8; 8];
+    let mut magic = [0u8; 9];
     let n = std::fs::File::open(file)
         .and_then(|mut f| f.read(&mut magic))
         .map_err(|e| WeightsError::io(file, e))?;
     if n == 0 {
         return Err(WeightsError::not_ugatit(file, "the file is empty"));
     }
-    Ok(magic.starts_with(b"PK\x03\x04") || magic.starts_with(&[0x80]))
+    // A pickle starts with PROTO (0x80) and its version (2 to 5). A safetensors file starts with
+    // its header's length, whose low byte may be 0x80 too: its 9th byte, `{`, tells them apart.
+    let pickle = magic[0] == 0x80 && (2..=5).contains(&magic[1]) && magic[8] != b'{';
+    Ok(magic.starts_with(b"PK\x03\x04") || pickle)
 }
 
 /// Reads one weights file whole, recognising its format by [`is_pytorch`].
@@ -80,5 +83,24 @@ pub fn read_file(file: &Path) -> Result<LoadedTensors, WeightsError> {
         pytorch::read(file)
     } else {
         safetensors_file::read(file)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_safetensors_header_length_ending_in_0x80_is_not_a_pickle() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x");
+        let mut st = 0x80u64.to_le_bytes().to_vec();
+        st.extend_from_slice(br#"{"__metadata__":{}}"#);
+        std::fs::write(&path, &st).unwrap();
+        assert!(!is_pytorch(&path).unwrap());
+        std::fs::write(&path, b"\x80\x02}q\x00(X\x06\x00\x00\x00").unwrap();
+        assert!(is_pytorch(&path).unwrap());
+        std::fs::write(&path, b"PK\x03\x04rest").unwrap();
+        assert!(is_pytorch(&path).unwrap());
     }
 }
