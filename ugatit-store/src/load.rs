@@ -14,7 +14,7 @@ use crate::checkpoint::{RunDir, CHECKPOINT_FILE};
 use crate::error::WeightsError;
 use crate::formats::safetensors_file::describe;
 use crate::formats::safetensors_reader::SafetensorsFile;
-use crate::formats::{is_pytorch, pytorch, read_file, Contents, LoadedTensors, SourceFormat};
+use crate::formats::{is_pytorch, pytorch, read_file, Contents, LoadedTensors};
 
 /// A generator ready to translate, with its architecture.
 #[derive(Debug)]
@@ -97,13 +97,9 @@ pub fn load_generator<B: Backend>(
     let found = if is_pytorch(&file)? {
         // Official `.pt` files are read whole by burn-store's pickle reader.
         let t = pytorch::read(&file)?;
-        let sd = match t.contents {
-            Contents::Model(sd) | Contents::Generator(sd) => sd,
-        };
-        let own = if matches!(t.format, SourceFormat::OfficialPytorch) && is_model(&sd) {
-            network(&sd, direction.generator_name())
-        } else {
-            sd
+        let own = match t.contents {
+            Contents::Model(sd) => network(&sd, direction.generator_name()),
+            Contents::Generator(sd) => sd,
         };
         let header = Header {
             config: t.config,
@@ -141,11 +137,6 @@ struct Header {
     direction: Option<Direction>,
     step: Option<u64>,
     variant: Variant,
-}
-
-fn is_model(sd: &StateDict) -> bool {
-    sd.keys()
-        .any(|k| k.starts_with("genA2B.") || k.starts_with("genB2A."))
 }
 
 /// Builds the `direction` generator from its own tensors `own` (keys without prefix).
