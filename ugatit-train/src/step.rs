@@ -2,14 +2,14 @@
 //! discriminator update, then the generator update, then rho clipping (paper section 2.2,
 //! eq. 6-9).
 
-use burn::module::{AutodiffModule, Module, Param};
+use burn::module::{Module, Param};
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use ugatit_model::loss::{bce_with_logits_to, l1, mse_to};
-use ugatit_model::{Discriminator, DiscriminatorOutput, Generator, Mode, Ugatit};
+use ugatit_model::{Discriminator, DiscriminatorOutput, Generator, GeneratorOutput, Mode, Ugatit};
 
 use crate::config::TrainConfig;
 
@@ -122,53 +122,110 @@ impl<B: AutodiffBackend> TrainState<B> {
     }
 
     /// One iteration on real batches `a` and `b` (`[batch, 3, S, S]` in [-1, 1]) at learning
-    /// rate `lr`. Every discriminator runs three training-mode forwards (real and fake in the D
-    /// step, fake in the G step), so its spectral-norm vectors advance three times, as in the
-    /// official code.
+    /// rate `lr`, its losses read back (this waits for the device: the run loop uses
+    /// [`Self::step_on_device`] and reads them in bulk).
     pub fn step(&mut self, a: Tensor<B, 4>, b: Tensor<B, 4>, lr: f64) -> StepLosses {
-        let c = self.cfg.clone();
+        self.step_on_device(a, b, lr).read()
+    }
 
-        // Discriminators (eq. 6 and 8): translations without gradient to the generators.
-        let gens = self.gens.valid();
-        let fake_a2b = Tensor::from_inner(gens.a2b.forward(a.clone().inner()).image);
-        let fake_b2a = Tensor::from_inner(gens.b2a.forward(b.clone().inner()).image);
+    /// One iteration, exactly the official one (paper eq. 6-9): the discriminators' update,
+    /// then the generators', then rho clipping. Nothing is read back from the device.
+    ///
+    /// The official loop runs the generators eight times: `a -> b` and `b -> a` for the D
+    /// update, then again, with the same unchanged weights, for the G update. Here each
+    /// translation is computed once, with its graph; the D update sees it detached, as the
+    /// official `.detach()` does, and the G update differentiates it. Every discriminator still
+    /// runs three separate training-mode forwards (real and fake in the D update, fake in the G
+    /// update), so its spectral-norm vectors advance three times, as in the official code
+    /// (batching real and fake would advance them once).
+    pub fn step_on_device(&mut self, a: Tensor<B, 4>, b: Tensor<B, 4>, lr: f64) -> DeviceLosses<B> {
+        let t = self.translate(&a, &b);
+        let d = self.discriminator_losses(&a, &b, &t);
+        let grads = GradientsParams::from_grads(d.total.backward(), &self.dis);
+        self.dis = self.optim_d.step(lr, self.dis.clone(), grads);
+
+        let g = self.generator_losses(&a, &b, t);
+        let grads = GradientsParams::from_grads(g.total.backward(), &self.gens);
+        let gens = self.optim_g.step(lr, self.gens.clone(), grads);
+        self.gens = Generators {
+            a2b: clip_rho(gens.a2b),
+            b2a: clip_rho(gens.b2a),
+        };
+        DeviceLosses::new(&d, &g)
+    }
+
+    /// The six generator passes of a step, four forwards: each generator translates its own
+    /// domain's batch and (identity) the other's in one batched forward (every norm of the
+    /// generator is per sample), then the cycles translate back.
+    pub fn translate(&self, a: &Tensor<B, 4>, b: &Tensor<B, 4>) -> Translations<B> {
+        let n = a.dims()[0];
+        let g = &self.gens;
+        let (a2b, b2b) = split(g.a2b.forward(Tensor::cat(vec![a.clone(), b.clone()], 0)), n);
+        let (b2a, a2a) = split(g.b2a.forward(Tensor::cat(vec![b.clone(), a.clone()], 0)), n);
+        let a2b2a = g.b2a.forward(a2b.image.clone());
+        let b2a2b = g.a2b.forward(b2a.image.clone());
+        Translations {
+            a2b,
+            b2a,
+            a2a,
+            b2b,
+            a2b2a,
+            b2a2b,
+        }
+    }
+
+    /// The discriminators' adversarial losses (eq. 6, the D side): real images scored as real,
+    /// the detached translations as fake, by the global and the local discriminator of each
+    /// domain.
+    pub fn discriminator_losses(
+        &self,
+        a: &Tensor<B, 4>,
+        b: &Tensor<B, 4>,
+        t: &Translations<B>,
+    ) -> DiscriminatorLosses<B> {
+        let fake_a2b = t.a2b.image.clone().detach();
+        let fake_b2a = t.b2a.image.clone().detach();
         let d = &self.dis;
         let d_adv = |dis: &Discriminator<B>, real: &Tensor<B, 4>, fake: &Tensor<B, 4>| {
             let r = dis.forward(real.clone(), Mode::Train);
             let f = dis.forward(fake.clone(), Mode::Train);
             lsgan(r, 1.0) + lsgan(f, 0.0)
         };
-        let d_adv_a = d_adv(&d.ga, &a, &fake_b2a) + d_adv(&d.la, &a, &fake_b2a);
-        let d_adv_b = d_adv(&d.gb, &b, &fake_a2b) + d_adv(&d.lb, &b, &fake_a2b);
-        let d_loss = (d_adv_a.clone() + d_adv_b.clone()) * c.adv_weight;
-        let grads = GradientsParams::from_grads(d_loss.backward(), &self.dis);
-        self.dis = self.optim_d.step(lr, self.dis.clone(), grads);
+        let adv_a = d_adv(&d.ga, a, &fake_b2a) + d_adv(&d.la, a, &fake_b2a);
+        let adv_b = d_adv(&d.gb, b, &fake_a2b) + d_adv(&d.lb, b, &fake_a2b);
+        DiscriminatorLosses {
+            total: (adv_a.clone() + adv_b.clone()) * self.cfg.adv_weight,
+            adv_a,
+            adv_b,
+        }
+    }
 
-        // Generators (eq. 6-9): the updated discriminators judge, but are not trained here.
-        let g = &self.gens;
+    /// The generators' losses (eq. 6-9): adversarial against the (just updated)
+    /// discriminators, which are not trained here, cycle, identity and CAM.
+    pub fn generator_losses(
+        &self,
+        a: &Tensor<B, 4>,
+        b: &Tensor<B, 4>,
+        t: Translations<B>,
+    ) -> GeneratorLosses<B> {
+        let c = &self.cfg;
         let dis = self.dis.clone().no_grad();
-        let a2b = g.a2b.forward(a.clone());
-        let b2a = g.b2a.forward(b.clone());
-        let a2b2a = g.b2a.forward(a2b.image.clone());
-        let b2a2b = g.a2b.forward(b2a.image.clone());
-        let a2a = g.b2a.forward(a.clone());
-        let b2b = g.a2b.forward(b.clone());
         let g_adv = |global: &Discriminator<B>, local: &Discriminator<B>, fake: &Tensor<B, 4>| {
             lsgan(global.forward(fake.clone(), Mode::Train), 1.0)
                 + lsgan(local.forward(fake.clone(), Mode::Train), 1.0)
         };
-        let g_adv_a = g_adv(&dis.ga, &dis.la, &b2a.image);
-        let g_adv_b = g_adv(&dis.gb, &dis.lb, &a2b.image);
-        let g_cycle_a = l1(a2b2a.image, a.clone());
-        let g_cycle_b = l1(b2a2b.image, b.clone());
-        let g_identity_a = l1(a2a.image, a);
-        let g_identity_b = l1(b2b.image, b);
+        let adv_a = g_adv(&dis.ga, &dis.la, &t.b2a.image);
+        let adv_b = g_adv(&dis.gb, &dis.lb, &t.a2b.image);
+        let cycle_a = l1(t.a2b2a.image, a.clone());
+        let cycle_b = l1(t.b2a2b.image, b.clone());
+        let identity_a = l1(t.a2a.image, a.clone());
+        let identity_b = l1(t.b2b.image, b.clone());
         // CAM loss (eq. 8): the translation's source-domain logits say "other domain", the
         // identity's say "own domain".
-        let g_cam_a =
-            bce_with_logits_to(b2a.cam_logit, 1.0) + bce_with_logits_to(a2a.cam_logit, 0.0);
-        let g_cam_b =
-            bce_with_logits_to(a2b.cam_logit, 1.0) + bce_with_logits_to(b2b.cam_logit, 0.0);
+        let cam_a =
+            bce_with_logits_to(t.b2a.cam_logit, 1.0) + bce_with_logits_to(t.a2a.cam_logit, 0.0);
+        let cam_b =
+            bce_with_logits_to(t.a2b.cam_logit, 1.0) + bce_with_logits_to(t.b2b.cam_logit, 0.0);
         let weighted =
             |adv: &Tensor<B, 1>, cyc: &Tensor<B, 1>, idt: &Tensor<B, 1>, cam: &Tensor<B, 1>| {
                 adv.clone() * c.adv_weight
@@ -176,43 +233,116 @@ impl<B: AutodiffBackend> TrainState<B> {
                     + idt.clone() * c.identity_weight
                     + cam.clone() * c.cam_weight
             };
-        let g_loss = weighted(&g_adv_a, &g_cycle_a, &g_identity_a, &g_cam_a)
-            + weighted(&g_adv_b, &g_cycle_b, &g_identity_b, &g_cam_b);
-        let grads = GradientsParams::from_grads(g_loss.backward(), &self.gens);
-        let gens = self.optim_g.step(lr, self.gens.clone(), grads);
-        self.gens = Generators {
-            a2b: clip_rho(gens.a2b),
-            b2a: clip_rho(gens.b2a),
-        };
-
-        let values = Tensor::cat(
-            [
-                d_loss,
-                g_loss,
-                d_adv_a,
-                d_adv_b,
-                g_adv_a,
-                g_adv_b,
-                g_cycle_a,
-                g_cycle_b,
-                g_identity_a,
-                g_identity_b,
-                g_cam_a,
-                g_cam_b,
-            ]
-            .into_iter()
-            .map(|t| t.detach())
-            .collect(),
-            0,
-        );
-        StepLosses(
-            values
-                .into_data()
-                .convert::<f32>()
-                .into_vec()
-                .unwrap_or_default(),
-        )
+        GeneratorLosses {
+            total: weighted(&adv_a, &cycle_a, &identity_a, &cam_a)
+                + weighted(&adv_b, &cycle_b, &identity_b, &cam_b),
+            adv_a,
+            adv_b,
+            cycle_a,
+            cycle_b,
+            identity_a,
+            identity_b,
+            cam_a,
+            cam_b,
+        }
     }
+}
+
+/// The generator outputs one step uses, with their autodiff graphs (`x2y`: x translated to y).
+pub struct Translations<B: Backend> {
+    pub a2b: GeneratorOutput<B>,
+    pub b2a: GeneratorOutput<B>,
+    pub a2a: GeneratorOutput<B>,
+    pub b2b: GeneratorOutput<B>,
+    pub a2b2a: GeneratorOutput<B>,
+    pub b2a2b: GeneratorOutput<B>,
+}
+
+/// The D update's loss and its two terms.
+pub struct DiscriminatorLosses<B: Backend> {
+    pub total: Tensor<B, 1>,
+    pub adv_a: Tensor<B, 1>,
+    pub adv_b: Tensor<B, 1>,
+}
+
+/// The G update's loss and its eight terms.
+pub struct GeneratorLosses<B: Backend> {
+    pub total: Tensor<B, 1>,
+    pub adv_a: Tensor<B, 1>,
+    pub adv_b: Tensor<B, 1>,
+    pub cycle_a: Tensor<B, 1>,
+    pub cycle_b: Tensor<B, 1>,
+    pub identity_a: Tensor<B, 1>,
+    pub identity_b: Tensor<B, 1>,
+    pub cam_a: Tensor<B, 1>,
+    pub cam_b: Tensor<B, 1>,
+}
+
+/// A step's 12 losses, still on the device, in the order of [`LOSS_NAMES`].
+#[derive(Debug, Clone)]
+pub struct DeviceLosses<B: AutodiffBackend>(Tensor<B::InnerBackend, 1>);
+
+impl<B: AutodiffBackend> DeviceLosses<B> {
+    fn new(d: &DiscriminatorLosses<B>, g: &GeneratorLosses<B>) -> Self {
+        let terms = [
+            &d.total,
+            &g.total,
+            &d.adv_a,
+            &d.adv_b,
+            &g.adv_a,
+            &g.adv_b,
+            &g.cycle_a,
+            &g.cycle_b,
+            &g.identity_a,
+            &g.identity_b,
+            &g.cam_a,
+            &g.cam_b,
+        ];
+        Self(Tensor::cat(terms.map(|t| t.clone().inner()).to_vec(), 0))
+    }
+
+    /// Reads the values back (waits for the device).
+    pub fn read(self) -> StepLosses {
+        let mut steps = read_losses(self.0);
+        steps.swap_remove(0)
+    }
+
+    /// Reads the losses of several steps back at once: one transfer, one wait.
+    pub fn read_all(pending: Vec<Self>) -> Vec<StepLosses> {
+        if pending.is_empty() {
+            return Vec::new();
+        }
+        read_losses(Tensor::cat(pending.into_iter().map(|l| l.0).collect(), 0))
+    }
+}
+
+/// Splits a flat tensor of `12 * k` values into `k` steps' losses.
+fn read_losses<B: Backend>(flat: Tensor<B, 1>) -> Vec<StepLosses> {
+    // A read that fails reads as NaN, which stops the run rather than hiding a step.
+    let n = flat.dims()[0];
+    let values = flat
+        .into_data()
+        .convert::<f32>()
+        .into_vec()
+        .unwrap_or_else(|_| vec![f32::NAN; n]);
+    values
+        .chunks(LOSS_NAMES.len())
+        .map(|c| StepLosses(c.to_vec()))
+        .collect()
+}
+
+/// The first `n` samples of a batched generator output, and the rest.
+fn split<B: Backend>(
+    out: GeneratorOutput<B>,
+    n: usize,
+) -> (GeneratorOutput<B>, GeneratorOutput<B>) {
+    let total = out.image.dims()[0];
+    let part = |from: usize, len: usize| GeneratorOutput {
+        image: out.image.clone().narrow(0, from, len),
+        cam_logit: out.cam_logit.clone().narrow(0, from, len),
+        heatmap: out.heatmap.clone().narrow(0, from, len),
+    };
+    (part(0, n), part(n, total - n))
 }
 
 /// Least-squares GAN loss of a discriminator output against `target`, on both the patch

@@ -338,6 +338,22 @@ fn a_diverging_loss_stops_the_run_naming_the_term() {
     assert!(e.contains("step 1: g_loss is inf; stopping"), "{e}");
 }
 
+/// Losses stay on the device between log lines; they are still read, and checked, before any
+/// checkpoint is written, and the first diverged step is the one named.
+#[test]
+fn a_diverging_loss_between_log_lines_is_named_before_a_checkpoint_is_written() {
+    let e = Tiny::new(&[]).train_error(&[
+        "--set",
+        "train.cam_weight=1e39",
+        "--set",
+        "log.every=5",
+        "--set",
+        "checkpoint.every=3",
+    ]);
+    assert!(e.contains("step 1: g_loss is inf; stopping"), "{e}");
+    assert!(e.contains("the last good checkpoint is step none"), "{e}");
+}
+
 #[test]
 fn sigterm_finishes_the_step_and_checkpoints() {
     let tmp = tempfile::tempdir().unwrap();

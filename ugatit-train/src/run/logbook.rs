@@ -54,6 +54,14 @@ impl Logbook {
         })
     }
 
+    /// Counts a finished step (the progress bar and `sec_per_step`), before its losses are read.
+    pub(super) fn tick(&mut self) {
+        self.window.1 += 1;
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+        }
+    }
+
     /// Records step `step` if it is due (or `last`): the learning rate, every loss term, the
     /// mean seconds per step since the last record and the files skipped so far.
     pub(super) fn record(
@@ -64,7 +72,6 @@ impl Logbook {
         skipped: usize,
         last: bool,
     ) -> Result<()> {
-        self.window.1 += 1;
         if step.is_multiple_of(self.every) || last {
             let secs = self.window.0.elapsed().as_secs_f64() / f64::from(self.window.1);
             self.window = (Instant::now(), 0);
@@ -94,9 +101,6 @@ impl Logbook {
                 Some(bar) => bar.set_message(line),
                 None => eprintln!("{line}"),
             }
-        }
-        if let Some(bar) = &self.bar {
-            bar.inc(1);
         }
         Ok(())
     }

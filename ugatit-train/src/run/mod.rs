@@ -27,7 +27,7 @@ use ugatit_store::checkpoint::RunDir;
 use crate::config::Config;
 use crate::mirror::Mirror;
 use crate::schedule::lr_at;
-use crate::step::StepLosses;
+use crate::step::{DeviceLosses, StepLosses};
 
 pub use folder::{prepare_new, resumed_config, CONFIG_FILE};
 pub use signals::stop_on_signals;
@@ -67,21 +67,38 @@ pub fn run<B: AutodiffBackend>(
     let samples = Samples::<B>::load(&root, cfg, device);
     let mut log = Logbook::open(run_dir, cfg, progress.step, end, mirror)?;
 
+    let mut pending = Vec::new();
     let mut step = progress.step;
     while step < end {
         step += 1;
         let lr = lr_at(step, &cfg.train);
         let (a, b) = feed.next_batches::<B>(device)?;
-        let losses = state.step(a, b, lr);
-        stop_if_diverged(&run, step, &losses)?;
+        pending.push((step, lr, state.step_on_device(a, b, lr)));
+        log.tick();
 
         let interrupted = signals::stop_requested();
         let last = step == end || interrupted;
-        log.record(step, lr, &losses, feed.skipped_count(), last)?;
+        let log_due = step.is_multiple_of(cfg.log.every) || last;
+        let checkpoint_due = step.is_multiple_of(cfg.checkpoint.every) || last;
+        // The losses stay on the device until something needs them, so a GPU never waits
+        // for the host between steps; they are checked before anything is written of the
+        // weights they came with.
+        if log_due || checkpoint_due || samples.due(step) {
+            for (done, lr, losses) in read_pending(&mut pending) {
+                stop_if_diverged(&run, done, &losses)?;
+                log.record(
+                    done,
+                    lr,
+                    &losses,
+                    feed.skipped_count(),
+                    done == step && last,
+                )?;
+            }
+        }
         if samples.due(step) {
             samples.write(&state, run_dir, step, log.events())?;
         }
-        if step.is_multiple_of(cfg.checkpoint.every) || last {
+        if checkpoint_due {
             checkpoints::save(&run, &state, cfg, feed.progress(step), mirror)?;
         }
         if interrupted {
@@ -100,6 +117,21 @@ pub fn run<B: AutodiffBackend>(
         iterations: cfg.train.iterations,
         interrupted: false,
     })
+}
+
+/// The losses of the steps run since the last read, read back in one transfer, in step order.
+fn read_pending<B: AutodiffBackend>(
+    pending: &mut Vec<(u64, f64, DeviceLosses<B>)>,
+) -> Vec<(u64, f64, StepLosses)> {
+    let (steps, losses): (Vec<_>, Vec<_>) = std::mem::take(pending)
+        .into_iter()
+        .map(|(step, lr, l)| ((step, lr), l))
+        .unzip();
+    steps
+        .into_iter()
+        .zip(DeviceLosses::read_all(losses))
+        .map(|((step, lr), l)| (step, lr, l))
+        .collect()
 }
 
 /// A NaN or infinite loss stops the run, naming the step, the term and the last good
