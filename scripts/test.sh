@@ -46,6 +46,14 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
 fi
 
+# The evaluation tests make a random-weight FID Inception with pytorch-fid's own code and compare
+# our features with its (ugatit-train/tests/fixtures/eval/). pytorch-fid needs torchvision and
+# torch: torch from PyPI is large (several GB with its CUDA libraries) when not already installed.
+if ! python3 -c "import torchvision, pytorch_fid" 2>/dev/null; then
+    step "pip install torchvision pytorch-fid"
+    python3 -m pip install --quiet --disable-pip-version-check torchvision pytorch-fid
+fi
+
 # The several-machines tests start Redis (Debian's redis-server) and an SMTP sink (Python's
 # aiosmtpd) on loopback ports.
 if ! command -v redis-server >/dev/null; then

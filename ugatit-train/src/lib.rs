@@ -3,6 +3,7 @@
 pub mod bench;
 pub mod config;
 pub mod data;
+pub mod eval;
 pub mod log;
 pub mod mirror;
 pub mod run;

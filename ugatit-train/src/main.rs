@@ -4,9 +4,10 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use anyhow::{bail, Context, Result};
+use burn::prelude::Backend;
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Parser, Subcommand};
-use ugatit_io::device::{run_autodiff_on, AutodiffWork};
+use ugatit_io::device::{run_autodiff_on, run_on, AutodiffWork, DeviceWork};
 use ugatit_io::DeviceChoice;
 use ugatit_model::Direction;
 use ugatit_store::bucket::{cache_folder, is_url, RemoteRun};
@@ -15,6 +16,7 @@ use ugatit_store::export::{export_generator, ExportFormat, StoreDtype};
 use ugatit_train::bench::{self, Work};
 use ugatit_train::config::{absolute, Config};
 use ugatit_train::data::source;
+use ugatit_train::eval::{self, EvalOptions, KidOptions};
 use ugatit_train::mirror::Mirror;
 use ugatit_train::run::{self, Start};
 
@@ -85,6 +87,9 @@ enum Command {
     },
     /// Print what a run folder, checkpoint or weights file holds.
     Inspect { path: PathBuf },
+    /// Measure a model on the test set as the paper does: KID x100 and FID of its translations
+    /// against the other domain's test images (with --features), cycle and identity L1.
+    Eval(EvalArgs),
     /// Time one generator forward or one training step (median of --repeat runs), as JSON.
     Bench {
         what: Work,
@@ -107,6 +112,46 @@ enum Command {
         #[arg(long, default_value_t = 0)]
         seed: u64,
     },
+}
+
+#[derive(clap::Args)]
+struct EvalArgs {
+    /// Any model ugatit-infer reads: a run folder or bucket URL, a checkpoint, an official .pt,
+    /// an exported generator (no cycle L1 then).
+    #[arg(long)]
+    model: String,
+    #[arg(long)]
+    direction: Direction,
+    /// The data set folder: its testA and testB are read.
+    #[arg(long)]
+    data: PathBuf,
+    /// pytorch-fid's Inception weights (pt_inception-2015-12-05-6726825d.pth); without it only
+    /// the L1 losses are measured.
+    #[arg(long)]
+    features: Option<PathBuf>,
+    /// KID subsets.
+    #[arg(long, default_value_t = 100)]
+    kid_subsets: usize,
+    /// Images a KID subset takes from each set at most (fewer when a set is smaller).
+    #[arg(long, default_value_t = 1000)]
+    kid_subset_size: usize,
+    /// Seeds the KID subsets.
+    #[arg(long, default_value_t = 0)]
+    seed: u64,
+    /// At most this many test images of each domain (the first, sorted).
+    #[arg(long)]
+    limit: Option<usize>,
+    /// Images a forward pass.
+    #[arg(long, default_value_t = 8)]
+    batch: usize,
+    /// Print the report as one JSON object.
+    #[arg(long)]
+    json: bool,
+    #[arg(long)]
+    device: Option<DeviceChoice>,
+    /// Where a bucket model is fetched to (default: $XDG_CACHE_HOME/ugatit or ~/.cache/ugatit).
+    #[arg(long)]
+    cache_dir: Option<PathBuf>,
 }
 
 #[derive(clap::Args)]
@@ -190,6 +235,7 @@ fn dispatch(command: Command) -> Result<()> {
             export(&run_dir, step, direction, &output, format, dtype)
         }
         Command::Inspect { path } => inspect::run(&path),
+        Command::Eval(args) => evaluate(args),
         Command::Bench {
             what,
             config,
@@ -357,6 +403,40 @@ fn local_config(
         local.train.init = Some(local_model(&init.to_string_lossy(), cache_dir)?);
     }
     Ok(local)
+}
+
+fn evaluate(args: EvalArgs) -> Result<()> {
+    let options = EvalOptions {
+        model: local_model(&args.model, args.cache_dir.as_deref())?,
+        direction: args.direction,
+        data: args.data,
+        inception: args.features,
+        kid: KidOptions {
+            subsets: args.kid_subsets,
+            max_subset_size: args.kid_subset_size,
+            seed: args.seed,
+        },
+        limit: args.limit,
+        batch: args.batch,
+    };
+    let device = DeviceChoice::resolve(args.device)?;
+    let report = run_on(device, EvalWork(&options))??;
+    if args.json {
+        println!("{}", serde_json::to_string(&report)?);
+    } else {
+        println!("{}", report.summary());
+    }
+    Ok(())
+}
+
+/// `eval` once the backend is chosen.
+struct EvalWork<'a>(&'a EvalOptions);
+
+impl DeviceWork for EvalWork<'_> {
+    type Output = Result<eval::Report, eval::EvalError>;
+    fn run<B: Backend>(self, device: &B::Device) -> Self::Output {
+        eval::evaluate::<B>(self.0, device)
+    }
 }
 
 /// `bench` once the backend is chosen.
