@@ -2,16 +2,10 @@
 //! official test transform does), its central square, a box in pixels (what selfie2anime.com's
 //! crop widget sent) or a square around the largest face.
 
-use crate::face::FaceFinder;
-
-/// A region of an image, in pixels.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Region {
-    pub x: u32,
-    pub y: u32,
-    pub width: u32,
-    pub height: u32,
-}
+use ugatit_io::face::FaceFinder;
+// The squares are `ugatit_io`'s, shared with `ugatit-train data prepare`.
+pub use ugatit_io::region::Region;
+use ugatit_io::region::{center_square, square_around};
 
 /// How to choose the region.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -74,21 +68,6 @@ impl std::str::FromStr for Crop {
     }
 }
 
-/// The central square of a `width` x `height` image.
-pub fn center_square(width: u32, height: u32) -> Region {
-    let side = width.min(height);
-    Region {
-        x: (width - side) / 2,
-        y: (height - side) / 2,
-        width: side,
-        height: side,
-    }
-}
-
-/// How much wider than the detected face box the square is: hair, chin and a little
-/// background, as the selfie2anime crop widget framed faces.
-pub const FACE_MARGIN: f32 = 1.8;
-
 impl Crop {
     /// The region of `image` to translate.
     pub fn region(&self, image: &image::RgbImage, faces: &FaceFinder) -> Result<Region, CropError> {
@@ -126,23 +105,6 @@ impl Crop {
     }
 }
 
-/// A square [`FACE_MARGIN`] times the face's larger side, centred on it and moved (or, if the
-/// image is too small, shrunk) to lie inside the image.
-pub fn square_around(face: Region, width: u32, height: u32) -> Region {
-    let side = ((face.width.max(face.height) as f32 * FACE_MARGIN).round() as u32)
-        .clamp(1, width.min(height));
-    let cx = face.x as f32 + face.width as f32 / 2.0;
-    let cy = face.y as f32 + face.height as f32 / 2.0;
-    let place =
-        |c: f32, limit: u32| ((c - side as f32 / 2.0).round().max(0.0) as u32).min(limit - side);
-    Region {
-        x: place(cx, width),
-        y: place(cy, height),
-        width: side,
-        height: side,
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -161,40 +123,5 @@ mod tests {
         );
         assert!("1,2,0,4".parse::<Crop>().is_err());
         assert!("1,2,3".parse::<Crop>().is_err());
-    }
-
-    #[test]
-    fn squares_stay_inside_the_image() {
-        assert_eq!(
-            center_square(300, 200),
-            Region {
-                x: 50,
-                y: 0,
-                width: 200,
-                height: 200
-            }
-        );
-        let face = Region {
-            x: 0,
-            y: 0,
-            width: 40,
-            height: 50,
-        };
-        assert_eq!(
-            square_around(face, 400, 300),
-            Region {
-                x: 0,
-                y: 0,
-                width: 90,
-                height: 90
-            }
-        );
-        let big = Region {
-            x: 10,
-            y: 10,
-            width: 300,
-            height: 300,
-        };
-        assert_eq!(square_around(big, 320, 240).width, 240);
     }
 }

@@ -4,10 +4,11 @@
 //! [`Translator::translate_batch`] with [`Options`] (crop, size, heatmap).
 
 pub mod crop;
-pub mod face;
 pub mod inputs;
 pub mod preprocess;
 pub mod translate;
 
 pub use crop::{Crop, Region};
 pub use translate::{Options, Output, SizeError, Translator};
+/// The face finder `--crop auto` uses (it lives in `ugatit_io`, shared with the trainer).
+pub use ugatit_io::face;

@@ -5,12 +5,16 @@
 //!   pixel limit checked before decoding), the recognised extensions, images found in folders.
 //! - [`pixels`]: 8-bit RGB to the networks' `[-1, 1]` tensors and back, the resize filter,
 //!   heatmaps in jet colours.
+//! - [`region`]: the central square or a square around a face, cut out and resized.
+//! - [`face`]: the largest face in an image (SeetaFace's detector, compiled in).
 //! - [`device`]: `--device cpu|cuda|cuda:N`, checked, and the backend it runs on.
 //! - [`timing`]: medians of repeated runs and peak memory, for the `bench` commands.
 
 pub mod device;
+pub mod face;
 pub mod image_file;
 pub mod pixels;
+pub mod region;
 pub mod timing;
 
 pub use device::{DeviceChoice, DeviceError};

@@ -1,10 +1,12 @@
 //! The largest face in an image, by SeetaFace's frontal detector (the `rustface` crate). The
-//! model is compiled into the binary (models/seeta_fd_frontal_v1.0.bin, BSD 2-Clause).
+//! model is compiled into the binary (models/seeta_fd_frontal_v1.0.bin, BSD 2-Clause). It lives
+//! here, not in the translator, so that `ugatit-infer translate --crop auto` and
+//! `ugatit-train data prepare --face` find the same face in the same photo.
 
 use image::RgbImage;
 use rustface::ImageData;
 
-use crate::crop::Region;
+use crate::region::Region;
 
 const MODEL: &[u8] = include_bytes!("../models/seeta_fd_frontal_v1.0.bin");
 
