@@ -4,7 +4,7 @@
 use std::io::Cursor;
 use std::path::{Path, PathBuf};
 
-use image::{DynamicImage, ImageDecoder, ImageReader, RgbImage};
+use image::{DynamicImage, ExtendedColorType, ImageDecoder, ImageReader, RgbImage};
 
 /// Extensions searched for in folders (lower case), by training and translation alike: the
 /// codecs the workspace builds `image` with.
@@ -56,14 +56,63 @@ pub fn read_rgb(path: &Path, max_pixels: u64) -> Result<RgbImage, ImageError> {
     decode_rgb(&bytes, max_pixels)
 }
 
-/// Decodes `bytes` by content (not by name), refusing images of more than `max_pixels` before
-/// decoding them; applies the EXIF orientation; converts any colour type (gray, RGBA, CMYK,
-/// 16-bit, palette) to 8-bit RGB.
-pub fn decode_rgb(bytes: &[u8], max_pixels: u64) -> Result<RgbImage, ImageError> {
+/// What an image file's header says, before any pixel is decoded.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Header {
+    /// As stored, before EXIF orientation.
+    pub width: u32,
+    pub height: u32,
+    /// The colour type as stored (CMYK, 16-bit, gray...), before conversion to RGB.
+    pub colour: ExtendedColorType,
+}
+
+/// Reads the header of the image in `bytes` (by content): a cheap first look that `data check`
+/// reports colour modes from.
+pub fn read_header(bytes: &[u8]) -> Result<Header, ImageError> {
+    let decoder = open_decoder(bytes)?;
+    let (width, height) = decoder.dimensions();
+    let colour = match jpeg_components(bytes) {
+        Some(4) => ExtendedColorType::Cmyk8,
+        _ => decoder.original_color_type(),
+    };
+    Ok(Header {
+        width,
+        height,
+        colour,
+    })
+}
+
+/// The number of colour components in a JPEG's frame header (4: CMYK or YCCK), which `image`'s
+/// JPEG decoder converts to RGB without reporting the original. `None` if `bytes` is no JPEG
+/// or its frame header cannot be found.
+fn jpeg_components(bytes: &[u8]) -> Option<u8> {
+    if !bytes.starts_with(&[0xff, 0xd8]) {
+        return None;
+    }
+    let mut i = 2;
+    while bytes.get(i) == Some(&0xff) {
+        let marker = *bytes.get(i + 1)?;
+        if marker == 0xff {
+            // A fill byte before the marker.
+            i += 1;
+            continue;
+        }
+        // Start-of-frame markers (SOF0 to SOF15, less DHT, JPG and DAC): length, precision,
+        // height, width, then the component count.
+        if (0xc0..=0xcf).contains(&marker) && !matches!(marker, 0xc4 | 0xc8 | 0xcc) {
+            return bytes.get(i + 9).copied();
+        }
+        let length = u16::from_be_bytes([*bytes.get(i + 2)?, *bytes.get(i + 3)?]);
+        i += 2 + usize::from(length);
+    }
+    None
+}
+
+/// A decoder for `bytes`, chosen by content (not by name), its header read.
+fn open_decoder(bytes: &[u8]) -> Result<impl ImageDecoder + '_, ImageError> {
     if bytes.is_empty() {
         return Err(ImageError::Empty);
     }
-    let unreadable = |e: &dyn std::fmt::Display| ImageError::Unreadable(e.to_string());
     let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| unreadable(&e))?;
@@ -72,7 +121,18 @@ pub fn decode_rgb(bytes: &[u8], max_pixels: u64) -> Result<RgbImage, ImageError>
             "not a PNG, JPEG, WebP, BMP or TIFF image".into(),
         ));
     }
-    let mut decoder = reader.into_decoder().map_err(|e| unreadable(&e))?;
+    reader.into_decoder().map_err(|e| unreadable(&e))
+}
+
+fn unreadable(e: &dyn std::fmt::Display) -> ImageError {
+    ImageError::Unreadable(e.to_string())
+}
+
+/// Decodes `bytes` by content (not by name), refusing images of more than `max_pixels` before
+/// decoding them; applies the EXIF orientation; converts any colour type (gray, RGBA, CMYK,
+/// 16-bit, palette) to 8-bit RGB.
+pub fn decode_rgb(bytes: &[u8], max_pixels: u64) -> Result<RgbImage, ImageError> {
+    let mut decoder = open_decoder(bytes)?;
     let (width, height) = decoder.dimensions();
     if u64::from(width) * u64::from(height) > max_pixels {
         return Err(ImageError::TooLarge {
@@ -90,6 +150,19 @@ pub fn decode_rgb(bytes: &[u8], max_pixels: u64) -> Result<RgbImage, ImageError>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn finds_the_component_count_of_a_jpeg_frame() {
+        let mut jpeg = Vec::new();
+        image::GrayImage::new(8, 8)
+            .write_to(&mut Cursor::new(&mut jpeg), image::ImageFormat::Jpeg)
+            .unwrap();
+        assert_eq!(jpeg_components(&jpeg), Some(1));
+        assert_eq!(read_header(&jpeg).unwrap().colour, ExtendedColorType::L8);
+        // Cut inside the headers, or not a JPEG at all: no answer, and no panic.
+        assert_eq!(jpeg_components(&jpeg[..5]), None);
+        assert_eq!(jpeg_components(b"GIF89a"), None);
+    }
 
     #[test]
     fn lists_every_recognised_extension_and_nothing_else() {
@@ -118,6 +191,9 @@ mod tests {
             .write_to(&mut Cursor::new(&mut png), image::ImageFormat::Png)
             .unwrap();
         assert_eq!(decode_rgb(&png, 12).unwrap().dimensions(), (4, 3));
+        let header = read_header(&png).unwrap();
+        assert_eq!((header.width, header.height), (4, 3));
+        assert_eq!(header.colour, ExtendedColorType::Rgb8);
         let e = decode_rgb(&png, 11).unwrap_err();
         assert_eq!(e.to_string(), "4x3 is 12 pixels, more than --max-pixels 11");
     }
