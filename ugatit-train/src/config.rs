@@ -42,6 +42,7 @@ pub struct Config {
     pub data: DataConfig,
     pub checkpoint: CheckpointConfig,
     pub log: LogConfig,
+    pub eval: EvalConfig,
 }
 
 /// `[train]`: the official hyper-parameters.
@@ -160,6 +161,34 @@ impl Default for LogConfig {
     }
 }
 
+/// `[eval]`: KID and FID of both generators on the test sets during training (see
+/// [`crate::eval`]), logged as `kid_a2b`, `fid_a2b`, `kid_b2a` and `fid_b2a`; off by default.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct EvalConfig {
+    /// Steps between evaluations; 0: none. Needs `features`.
+    pub every: u64,
+    /// pytorch-fid's Inception weights, `pt_inception-2015-12-05-6726825d.pth`.
+    pub features: Option<PathBuf>,
+    /// Test images of each domain evaluated (the first, sorted).
+    pub images: usize,
+    /// KID subsets, and the most images a subset takes from each set.
+    pub kid_subsets: usize,
+    pub kid_subset_size: usize,
+}
+
+impl Default for EvalConfig {
+    fn default() -> Self {
+        Self {
+            every: 0,
+            features: None,
+            images: 100,
+            kid_subsets: 100,
+            kid_subset_size: 1000,
+        }
+    }
+}
+
 impl Config {
     /// Reads `path`, applies `sets` (`section.key=value`), and validates. Relative paths are
     /// made absolute: against the file's folder if the file gives them, against the current
@@ -174,6 +203,7 @@ impl Config {
         for (key, value) in [
             ("data.root", &mut cfg.data.root),
             ("train.init", &mut cfg.train.init),
+            ("eval.features", &mut cfg.eval.features),
         ] {
             let from_cli = sets.iter().any(|s| set_key(s) == Some(key));
             if let Some(p) = value.as_mut() {
@@ -297,6 +327,31 @@ impl Config {
             self.log.every.to_string(),
             "at least 1",
         )?;
+        let e = &self.eval;
+        check(
+            e.every == 0 || e.features.is_some(),
+            "eval.every",
+            e.every.to_string(),
+            "0 unless eval.features names pytorch-fid's Inception weights",
+        )?;
+        check(
+            e.images >= 2,
+            "eval.images",
+            e.images.to_string(),
+            "at least 2",
+        )?;
+        check(
+            e.kid_subsets >= 1,
+            "eval.kid_subsets",
+            e.kid_subsets.to_string(),
+            "at least 1",
+        )?;
+        check(
+            e.kid_subset_size >= 2,
+            "eval.kid_subset_size",
+            e.kid_subset_size.to_string(),
+            "at least 2",
+        )?;
         Ok(())
     }
 }
@@ -379,6 +434,19 @@ fn apply_set(table: &mut toml::Table, arg: &str) -> Result<(), ConfigError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn eval_is_off_by_default_and_needs_its_weights() {
+        let c = parse("", &[]).unwrap();
+        assert_eq!(c.eval, EvalConfig::default());
+        assert_eq!(c.eval.every, 0);
+        let e = parse("[eval]\nevery = 10\n", &[]).unwrap_err();
+        assert!(e.starts_with("eval.every = 10 is out of range"), "{e}");
+        let c = parse("[eval]\nevery = 10\nfeatures = \"i.pth\"\n", &[]).unwrap();
+        assert_eq!(c.eval.features, Some(PathBuf::from("i.pth")));
+        let e = parse("[eval]\nevrey = 10\n", &[]).unwrap_err();
+        assert!(e.contains("evrey"), "{e}");
+    }
 
     fn parse(text: &str, sets: &[&str]) -> Result<Config, String> {
         let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();

@@ -327,3 +327,56 @@ fn eval_names_a_missing_test_folder() {
         "{err}"
     );
 }
+
+#[test]
+fn training_logs_kid_and_fid_every_eval_every_steps() {
+    let reference = inception_reference();
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    ugatit_train::toy_data::write(&data, 64, 2).unwrap();
+    let config = dir.path().join("tiny.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[model]\nimg_size = 64\nch = 8\nn_res = 2\nlight = true\nn_dis_global = 5\nn_dis_local = 3\n\
+             [train]\niterations = 4\n[data]\nroot = {:?}\n[checkpoint]\nevery = 4\n\
+             [log]\nevery = 1\nsample_every = 0\n\
+             [eval]\nevery = 2\nfeatures = {:?}\nimages = 3\nkid_subsets = 5\n",
+            data,
+            reference.join("inception.pth")
+        ),
+    )
+    .unwrap();
+    let run = dir.path().join("run");
+    let out = Command::cargo_bin("ugatit-train")
+        .unwrap()
+        .args(["train", "--config"])
+        .arg(&config)
+        .arg("--run-dir")
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
+    let evals: Vec<Value> = metrics
+        .lines()
+        .map(|l| serde_json::from_str::<Value>(l).unwrap())
+        .filter(|v| v.get("kid_a2b").is_some())
+        .collect();
+    assert_eq!(evals.len(), 2, "{metrics}");
+    for (v, step) in evals.iter().zip([2, 4]) {
+        assert_eq!(v["step"], step);
+        for key in ["kid_a2b", "fid_a2b", "kid_b2a", "fid_b2a"] {
+            assert!(v[key].as_f64().unwrap().is_finite(), "{key}: {v}");
+        }
+    }
+    let tb = std::fs::read_dir(run.join("tb")).unwrap();
+    let bytes: Vec<u8> = tb
+        .flat_map(|e| std::fs::read(e.unwrap().path()).unwrap())
+        .collect();
+    assert!(bytes.windows(7).any(|w| w == b"fid_b2a"));
+}

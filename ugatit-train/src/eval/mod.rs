@@ -23,7 +23,6 @@ mod weights;
 use std::path::{Path, PathBuf};
 
 use burn::prelude::*;
-use image::RgbImage;
 use serde::Serialize;
 use ugatit_model::{AnyGenerator, Direction};
 use ugatit_store::formats::safetensors_file::describe;
@@ -35,7 +34,7 @@ pub use features::Features;
 pub use fid::fid;
 pub use inception::FidInception;
 pub use kid::{kid, kid_on_subsets, mmd2_unbiased, Kid, KidOptions};
-pub use translate::{translate, TestImages, Translated};
+pub use translate::{translate, translate_images, TestImages, Translated};
 
 /// An evaluation problem, naming the file or folder at fault.
 #[derive(Debug, thiserror::Error)]
@@ -148,13 +147,9 @@ pub fn evaluate<B: Backend>(
     );
     let scores = inception
         .map(|net| {
-            scores(
-                &net,
-                &done.images,
-                &target.images,
-                &options.kid,
-                options.batch,
-            )
+            let fake = net.features(&done.images, options.batch);
+            let real = net.features(&target.images, options.batch);
+            scores(&fake, &real, &options.kid)
         })
         .transpose()?;
     Ok(Report {
@@ -172,17 +167,13 @@ pub fn evaluate<B: Backend>(
     })
 }
 
-/// KID and FID between the Inception features of `fake` and `real` images.
-pub fn scores<B: Backend>(
-    net: &FidInception<B>,
-    fake: &[RgbImage],
-    real: &[RgbImage],
+/// KID (x100) and FID between the features of translations and of real images.
+pub fn scores(
+    fake: &Features,
+    real: &Features,
     kid_options: &KidOptions,
-    batch: usize,
 ) -> Result<Scores, EvalError> {
-    let f = net.features(fake, batch);
-    let r = net.features(real, batch);
-    let k = kid(&f, &r, kid_options)?;
+    let k = kid(fake, real, kid_options)?;
     Ok(Scores {
         kid_x100: KidX100 {
             mean: 100.0 * k.mean,
@@ -190,7 +181,7 @@ pub fn scores<B: Backend>(
             subsets: k.subsets,
             subset_size: k.subset_size,
         },
-        fid: fid(&f, &r)?,
+        fid: fid(fake, real)?,
     })
 }
 

@@ -86,18 +86,19 @@ pub fn translate<B: Backend>(
     batch: usize,
     device: &B::Device,
 ) -> Translated {
-    let mut images = Vec::with_capacity(source.len());
     let mut cycle = L1::default();
-    for chunk in source.chunks(batch.max(1)) {
-        let x = tensor::<B>(chunk, device);
-        let fake = forward(x.clone());
-        if let Some(reverse) = reverse {
-            cycle.add(reverse(fake.clone()), x);
-        }
-        for i in 0..chunk.len() {
-            images.push(to_image(fake.clone(), i));
-        }
-    }
+    let images = translate_images(
+        |x: Tensor<B, 4>| {
+            let fake = forward(x.clone());
+            if let Some(reverse) = reverse {
+                cycle.add(reverse(fake.clone()), x);
+            }
+            fake
+        },
+        source,
+        batch,
+        device,
+    );
     let mut identity = L1::default();
     for chunk in target.chunks(batch.max(1)) {
         let y = tensor::<B>(chunk, device);
@@ -108,6 +109,23 @@ pub fn translate<B: Backend>(
         cycle_l1: reverse.map(|_| cycle.mean()),
         identity_l1: identity.mean(),
     }
+}
+
+/// The translations of `images` by `forward`, as 8-bit images, `batch` a pass.
+pub fn translate_images<B: Backend>(
+    mut forward: impl FnMut(Tensor<B, 4>) -> Tensor<B, 4>,
+    images: &[RgbImage],
+    batch: usize,
+    device: &B::Device,
+) -> Vec<RgbImage> {
+    let mut out = Vec::with_capacity(images.len());
+    for chunk in images.chunks(batch.max(1)) {
+        let fake = forward(tensor::<B>(chunk, device));
+        for i in 0..chunk.len() {
+            out.push(to_image(fake.clone(), i));
+        }
+    }
+    out
 }
 
 /// Equal-size 8-bit images as a `[n, 3, h, w]` tensor in [-1, 1].

@@ -105,6 +105,28 @@ impl Logbook {
         Ok(())
     }
 
+    /// Records values measured at step `step` apart from its losses (the evaluation's): a line
+    /// of their own in `metrics.jsonl`, and TensorBoard scalars.
+    pub(super) fn record_extra(&mut self, step: u64, values: &[(&str, f64)]) -> Result<()> {
+        self.metrics.write(step, values)?;
+        if let Some(ev) = self.events.as_mut() {
+            for (name, v) in values {
+                ev.scalar(name, step, *v as f32)?;
+            }
+            ev.flush()?;
+        }
+        let line = values
+            .iter()
+            .map(|(n, v)| format!("{n} {v:.4}"))
+            .collect::<Vec<_>>()
+            .join("  ");
+        match &self.bar {
+            Some(bar) => bar.println(format!("step {step}: {line}")),
+            None => eprintln!("step {step}: {line}"),
+        }
+        Ok(())
+    }
+
     /// The TensorBoard writer, for the sample grids.
     pub(super) fn events(&mut self) -> Option<&mut EventWriter> {
         self.events.as_mut()

@@ -7,10 +7,12 @@
 //! - [`feed`]: the two domains' data streams as batches of tensors;
 //! - [`logbook`]: `metrics.jsonl`, TensorBoard scalars and the progress line;
 //! - [`samples`]: the sample grids;
+//! - [`eval`]: KID and FID on the test sets every `eval.every` steps;
 //! - [`checkpoints`]: writing a checkpoint, then retention and the bucket mirror;
 //! - [`signals`]: SIGINT and SIGTERM.
 
 mod checkpoints;
+mod eval;
 mod feed;
 mod folder;
 mod logbook;
@@ -33,6 +35,7 @@ pub use folder::{prepare_new, resumed_config, CONFIG_FILE};
 pub use signals::stop_on_signals;
 pub use start::Start;
 
+use eval::Evaluation;
 use feed::Feed;
 use logbook::Logbook;
 use samples::Samples;
@@ -65,6 +68,7 @@ pub fn run<B: AutodiffBackend>(
 
     let mut feed = Feed::start(domains, cfg, &progress);
     let samples = Samples::<B>::load(&root, cfg, device);
+    let evaluation = Evaluation::<B>::load(&root, cfg, device)?;
     let mut log = Logbook::open(run_dir, cfg, progress.step, end, mirror)?;
 
     let mut pending = Vec::new();
@@ -97,6 +101,9 @@ pub fn run<B: AutodiffBackend>(
         }
         if samples.due(step) {
             samples.write(&state, run_dir, step, log.events())?;
+        }
+        if evaluation.due(step) {
+            log.record_extra(step, &evaluation.run(&state.gens)?)?;
         }
         if checkpoint_due {
             checkpoints::save(&run, &state, cfg, feed.progress(step), mirror)?;
