@@ -8,6 +8,7 @@ use burn::prelude::Backend;
 use burn::tensor::backend::AutodiffBackend;
 use clap::{Parser, Subcommand};
 use ugatit_io::device::{run_autodiff_on, run_on, AutodiffWork, DeviceWork};
+use ugatit_io::image_file::DEFAULT_MAX_PIXELS;
 use ugatit_io::DeviceChoice;
 use ugatit_model::Direction;
 use ugatit_store::bucket::{cache_folder, is_url, RemoteRun};
@@ -15,6 +16,10 @@ use ugatit_store::checkpoint::RunDir;
 use ugatit_store::export::{export_generator, ExportFormat, StoreDtype};
 use ugatit_train::bench::{self, Work};
 use ugatit_train::config::{absolute, Config};
+use ugatit_train::data::check::{check, CheckSettings, DEFAULT_MIN_SIDE};
+use ugatit_train::data::prepare::{
+    prepare, PrepareSettings, TestSplit, DEFAULT_SIZE, DEFAULT_TEST_COUNT,
+};
 use ugatit_train::data::source;
 use ugatit_train::eval::{self, EvalOptions, KidOptions};
 use ugatit_train::mirror::Mirror;
@@ -103,6 +108,11 @@ enum Command {
         #[arg(long)]
         device: Option<DeviceChoice>,
     },
+    /// Check a data set before training on it, or make one from two folders of photos.
+    Data {
+        #[command(subcommand)]
+        command: DataCommand,
+    },
     /// Write a procedural two-domain data set (photo-like scenes and cartoons).
     ToyData {
         #[arg(long, short)]
@@ -152,6 +162,63 @@ struct EvalArgs {
     /// Where a bucket model is fetched to (default: $XDG_CACHE_HOME/ugatit or ~/.cache/ugatit).
     #[arg(long)]
     cache_dir: Option<PathBuf>,
+}
+
+#[derive(Subcommand)]
+enum DataCommand {
+    /// Each folder's image count, sizes and colour modes, unusable, tiny and nearly empty files,
+    /// and duplicates (across train and test: a leak). Exit code 2 if trainA, trainB, testA or
+    /// testB is missing, empty or has no usable image.
+    Check {
+        /// The folder holding trainA, trainB, testA and testB.
+        #[arg(long)]
+        root: PathBuf,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+        /// Report images with a side below this many pixels as tiny.
+        #[arg(long, default_value_t = DEFAULT_MIN_SIDE)]
+        min_side: u32,
+        /// Images with more pixels are unusable (refused before decoding).
+        #[arg(long, default_value_t = DEFAULT_MAX_PIXELS)]
+        max_pixels: u64,
+    },
+    /// Make trainA, trainB, testA and testB from two folders of photos: square crops (around
+    /// the largest face with --face), resized as inference resizes, duplicates removed, a
+    /// seeded train/test split. Unusable files are reported and skipped.
+    Prepare {
+        /// Photos of domain A (searched recursively).
+        #[arg(long)]
+        a: PathBuf,
+        /// Photos of domain B.
+        #[arg(long)]
+        b: PathBuf,
+        /// The data set folder to write (never inside an input).
+        #[arg(long, short)]
+        output: PathBuf,
+        /// Side of the written squares.
+        #[arg(long, default_value_t = DEFAULT_SIZE)]
+        size: u32,
+        /// Crop a square around the largest face, as `ugatit-infer translate --crop auto`;
+        /// photos without a face are skipped.
+        #[arg(long)]
+        face: bool,
+        /// Test images a domain (default 100).
+        #[arg(long, conflicts_with = "test_fraction")]
+        test_count: Option<usize>,
+        /// Share of each domain's images for testing, instead of --test-count.
+        #[arg(long)]
+        test_fraction: Option<f64>,
+        /// Seed of the train/test split.
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Images with more pixels are skipped (refused before decoding).
+        #[arg(long, default_value_t = DEFAULT_MAX_PIXELS)]
+        max_pixels: u64,
+        /// Replace the output's trainA, trainB, testA and testB when they hold files.
+        #[arg(long)]
+        overwrite: bool,
+    },
 }
 
 #[derive(clap::Args)]
@@ -256,12 +323,83 @@ fn dispatch(command: Command) -> Result<()> {
             println!("{}", serde_json::to_string(&report)?);
             Ok(())
         }
+        Command::Data { command } => data(command),
         Command::ToyData { output, size, seed } => {
             let n = ugatit_train::toy_data::write(&output, size, seed)?;
             println!(
                 "wrote {n} images of {size}x{size} into {}",
                 output.display()
             );
+            Ok(())
+        }
+    }
+}
+
+fn data(command: DataCommand) -> Result<()> {
+    match command {
+        DataCommand::Check {
+            root,
+            json,
+            min_side,
+            max_pixels,
+        } => {
+            let report = check(
+                &root,
+                &CheckSettings {
+                    max_pixels,
+                    min_side,
+                },
+            );
+            if json {
+                println!("{}", serde_json::to_string_pretty(&report)?);
+            } else {
+                print!("{report}");
+            }
+            if !report.ok {
+                // Exit code 2, unlike other failures (1): the check ran, the data set is unusable.
+                std::io::Write::flush(&mut std::io::stdout())?;
+                std::process::exit(2);
+            }
+            Ok(())
+        }
+        DataCommand::Prepare {
+            a,
+            b,
+            output,
+            size,
+            face,
+            test_count,
+            test_fraction,
+            seed,
+            max_pixels,
+            overwrite,
+        } => {
+            let test = match (test_fraction, test_count) {
+                (Some(f), _) => TestSplit::Fraction(f),
+                (None, n) => TestSplit::Count(n.unwrap_or(DEFAULT_TEST_COUNT)),
+            };
+            let settings = PrepareSettings {
+                size,
+                face,
+                test,
+                seed,
+                max_pixels,
+                overwrite,
+            };
+            let done = prepare(&a, &b, &output, &settings)?;
+            for d in &done.domains {
+                for (removed, kept) in &d.duplicates {
+                    eprintln!(
+                        "duplicate: {} (same as {})",
+                        removed.display(),
+                        kept.display()
+                    );
+                }
+                for s in &d.skipped {
+                    eprintln!("skipped: {}: {}", s.file.display(), s.reason);
+                }
+            }
+            print!("{done}");
             Ok(())
         }
     }

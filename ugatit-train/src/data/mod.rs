@@ -1,5 +1,6 @@
 //! Two-domain image folders (local, or fetched from a bucket: [`source`]) and the
-//! deterministic, prefetching stream of training batches.
+//! deterministic, prefetching stream of training batches; checking a data set before training
+//! ([`check`]) and making one from raw photos ([`prepare`]).
 //!
 //! Every random choice is a function of the run seed, the domain and a candidate index, so the
 //! stream is the same whatever the thread timing, and resuming needs only the index of the next
@@ -8,6 +9,9 @@
 //! reshuffle every pass); its augmentation draws from a generator seeded with `k`.
 
 mod augment;
+pub mod check;
+pub mod prepare;
+mod scan;
 pub mod source;
 
 pub use augment::{push_planar, transform};
