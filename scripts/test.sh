@@ -66,6 +66,12 @@ if ! python3 -c "import aiosmtpd" 2>/dev/null; then
     python3 -m pip install --quiet --disable-pip-version-check aiosmtpd
 fi
 
+# CI executes the notebook top to bottom (smoke config, CPU) with the binaries the tests built.
+if ! python3 -c "import nbconvert, nbclient, ipykernel, matplotlib" 2>/dev/null; then
+    step "pip install nbconvert ipykernel matplotlib"
+    python3 -m pip install --quiet --disable-pip-version-check nbconvert nbclient ipykernel matplotlib
+fi
+
 step "cargo fmt --check"
 cargo fmt --all --check
 
@@ -83,3 +89,7 @@ cargo check -p ugatit-train -p ugatit-infer -p ugatit-serve --features cuda --lo
 
 step "cargo test --release"
 cargo test --workspace --release --locked
+
+step "notebooks/selfie2anime.ipynb, executed"
+python3 -m jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=1200 \
+    --output-dir target/notebooks notebooks/selfie2anime.ipynb
