@@ -50,15 +50,6 @@ impl Features {
         &self.data[i * self.dim..(i + 1) * self.dim]
     }
 
-    /// Rows `indices`, in that order.
-    pub fn select(&self, indices: &[usize]) -> Features {
-        let mut out = Features::empty(self.dim);
-        for &i in indices {
-            out.extend(self.row(i));
-        }
-        out
-    }
-
     /// The first `n` rows (all if fewer).
     pub fn head(&self, n: usize) -> Features {
         let n = n.min(self.len());

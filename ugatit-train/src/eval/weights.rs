@@ -11,6 +11,7 @@ use burn::tensor::ops::ConvOptions;
 use burn::tensor::TensorData;
 use burn_store::pytorch::PytorchReader;
 
+use super::inception::WEIGHTS_URL;
 use super::EvalError;
 
 /// torchvision's `BasicConv2d` BatchNorm epsilon (TensorFlow's Inception value).
@@ -29,7 +30,9 @@ impl Weights {
             message,
         };
         if !path.is_file() {
-            return Err(bad("no such file (download pytorch-fid's pt_inception-2015-12-05-6726825d.pth: see the README's Evaluation section)".into()));
+            return Err(bad(format!(
+                "no such file: download pytorch-fid's Inception weights from {WEIGHTS_URL}"
+            )));
         }
         let reader = PytorchReader::new(path)
             .map_err(|e| bad(format!("cannot read this PyTorch file ({e})")))?;
