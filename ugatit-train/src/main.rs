@@ -130,6 +130,7 @@ struct EvalArgs {
     /// an exported generator (no cycle L1 then).
     #[arg(long)]
     model: String,
+    /// a2b (testA translated by genA2B, scored against testB) or b2a.
     #[arg(long)]
     direction: Direction,
     /// The data set folder: its testA and testB are read.
@@ -157,6 +158,7 @@ struct EvalArgs {
     /// Print the report as one JSON object.
     #[arg(long)]
     json: bool,
+    /// cpu, cuda or cuda:N. Defaults to the first GPU when built with CUDA, else the CPU.
     #[arg(long)]
     device: Option<DeviceChoice>,
     /// Where a bucket model is fetched to (default: $XDG_CACHE_HOME/ugatit or ~/.cache/ugatit).
