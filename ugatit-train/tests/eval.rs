@@ -380,3 +380,53 @@ fn training_logs_kid_and_fid_every_eval_every_steps() {
         .collect();
     assert!(bytes.windows(7).any(|w| w == b"fid_b2a"));
 }
+
+#[test]
+fn an_exported_generator_has_no_cycle_but_the_same_identity() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    ugatit_train::toy_data::write(&data, 32, 7).unwrap();
+    let model = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../ugatit-store/tests/fixtures/light_128_ch8_r3/official.pt");
+    let exported = dir.path().join("a2b.safetensors");
+    ugatit_store::export::export_generator(
+        &model,
+        ugatit_model::Direction::A2B,
+        &exported,
+        ugatit_store::export::ExportFormat::Safetensors,
+        ugatit_store::export::StoreDtype::F32,
+    )
+    .unwrap();
+    let eval = |model: &Path| {
+        let out = Command::cargo_bin("ugatit-train")
+            .unwrap()
+            .args([
+                "eval",
+                "--direction",
+                "a2b",
+                "--limit",
+                "2",
+                "--json",
+                "--model",
+            ])
+            .arg(model)
+            .arg("--data")
+            .arg(&data)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+    };
+    let (whole, one) = (eval(&model), eval(&exported));
+    assert!(whole["cycle_l1"].as_f64().is_some());
+    assert!(one["cycle_l1"].is_null());
+    assert!(one["notes"][0]
+        .as_str()
+        .unwrap()
+        .contains("holds only one generator"));
+    assert_eq!(one["identity_l1"], whole["identity_l1"]);
+}
