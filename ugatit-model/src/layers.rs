@@ -7,9 +7,11 @@ use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::{ConvOptions, PadMode};
+use burn::tensor::FloatDType;
 
 use crate::init::Init;
 use crate::params::{ParamSource, StateWriter};
+use crate::precision::Precision;
 use crate::KeyError;
 
 /// Reflection padding of `p` pixels on every side (`nn.ReflectionPad2d(p)`).
@@ -71,12 +73,41 @@ pub fn conv<B: Backend>(
     bias: Option<Tensor<B, 1>>,
     stride: usize,
 ) -> Tensor<B, 4> {
-    conv2d(
-        x,
-        weight,
-        bias,
-        ConvOptions::new([stride, stride], [0, 0], [1, 1], 1),
-    )
+    let options = ConvOptions::new([stride, stride], [0, 0], [1, 1], 1);
+    in_compute_precision(|p| conv2d(p.cast(x), p.cast(weight), bias.map(|b| p.cast(b)), options))
+}
+
+/// `x @ weight` (`[batch, in]` times `[in, out]`), the matrix work of every linear layer.
+pub fn linear<B: Backend>(x: Tensor<B, 2>, weight: Tensor<B, 2>) -> Tensor<B, 2> {
+    in_compute_precision(|p| p.cast(x).matmul(p.cast(weight)))
+}
+
+/// Runs one layer's matrix work in this thread's [`Precision`]: `work` casts its float32
+/// inputs with the given caster, and the result comes back as float32, so norms, spectral-norm
+/// power iterations and losses only ever see float32 (torch's autocast runs convolutions and
+/// matmuls in half precision and reductions in float32). In float32 nothing is cast.
+fn in_compute_precision<B: Backend, const D: usize>(
+    work: impl FnOnce(Caster) -> Tensor<B, D>,
+) -> Tensor<B, D> {
+    let precision = Precision::current();
+    let out = work(Caster(precision));
+    match precision {
+        Precision::F32 => out,
+        _ => out.cast(FloatDType::F32),
+    }
+}
+
+/// Casts a layer's inputs to the compute type (the identity in float32).
+#[derive(Clone, Copy)]
+struct Caster(Precision);
+
+impl Caster {
+    fn cast<B: Backend, const D: usize>(self, t: Tensor<B, D>) -> Tensor<B, D> {
+        match self.0 {
+            Precision::F32 => t,
+            p => t.cast(p.dtype()),
+        }
+    }
 }
 
 /// A bias-free linear layer (every linear layer of the official generator has `bias=False`).
@@ -99,6 +130,6 @@ impl<B: Backend> Linear<B> {
 
     /// `[batch, in]` to `[batch, out]`.
     pub fn forward(&self, x: Tensor<B, 2>) -> Tensor<B, 2> {
-        x.matmul(self.weight.val())
+        linear(x, self.weight.val())
     }
 }

@@ -24,6 +24,7 @@ pub mod loss;
 pub mod nets;
 pub mod norm;
 pub mod params;
+pub mod precision;
 pub mod resnet_ada_iln_block;
 pub mod resnet_block;
 pub mod spectral_norm;
@@ -36,6 +37,7 @@ pub use generator::{Generator, GeneratorOutput};
 pub use key_error::KeyError;
 pub use nets::{Direction, Ugatit, NETWORK_NAMES};
 pub use params::StateDict;
+pub use precision::Precision;
 pub use spectral_norm::Mode;
 
 /// The CPU backend: burn's Flex (multi-threaded, SIMD).

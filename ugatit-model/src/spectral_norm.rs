@@ -5,7 +5,7 @@ use burn::module::{Param, RunningState};
 use burn::prelude::*;
 
 use crate::init::Init;
-use crate::layers::conv;
+use crate::layers::{conv, linear};
 use crate::params::{ParamSource, StateWriter};
 use crate::KeyError;
 
@@ -152,6 +152,6 @@ impl<B: Backend> SnLinear<B> {
         let w = self.weight_orig.val();
         let sigma = self.sn.sigma(w.clone(), mode);
         let w = w / sigma.reshape([1, 1]);
-        x.matmul(w.transpose())
+        linear(x, w.transpose())
     }
 }
