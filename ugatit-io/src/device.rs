@@ -5,7 +5,7 @@
 use burn::tensor::backend::{AutodiffBackend, Backend};
 
 /// A device named on the command line.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 pub enum DeviceChoice {
     Cpu,
     /// A CUDA GPU by index.
@@ -27,6 +27,8 @@ pub enum DeviceError {
         device: DeviceChoice,
         reason: String,
     },
+    #[error("--devices {0}: name two or more different GPUs (cuda:0,cuda:1)")]
+    NotSeveralGpus(String),
 }
 
 impl DeviceChoice {
@@ -112,6 +114,74 @@ pub trait AutodiffWork {
     fn run<B: AutodiffBackend>(self, device: &B::Device, name: DeviceChoice) -> Self::Output;
 }
 
+/// Work generic over a training backend on several of its devices, run by
+/// [`run_autodiff_on_all`].
+pub trait ParallelWork {
+    type Output;
+    fn run<B: AutodiffBackend>(self, devices: &[B::Device]) -> Self::Output;
+}
+
+/// Parses `--devices cuda:0,cuda:1`: two or more different GPUs, each checked as `--device`
+/// is, so a CUDA build with no usable GPU (or a CPU build) says so in one line.
+pub fn resolve_all(list: &str) -> Result<Vec<DeviceChoice>, DeviceError> {
+    let several = || DeviceError::NotSeveralGpus(list.to_string());
+    let devices = list
+        .split(',')
+        .map(|d| d.trim().parse::<DeviceChoice>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| several())?;
+    let distinct = devices
+        .iter()
+        .collect::<std::collections::BTreeSet<_>>()
+        .len();
+    let gpus = devices.iter().all(|d| matches!(d, DeviceChoice::Cuda(_)));
+    if devices.len() < 2 || distinct < devices.len() || !gpus {
+        return Err(several());
+    }
+    for d in &devices {
+        d.check()?;
+    }
+    Ok(devices)
+}
+
+/// Runs `work` on the training backend of `devices` (from [`resolve_all`]: GPUs of one
+/// backend), the first of them the main one.
+pub fn run_autodiff_on_all<W: ParallelWork>(
+    devices: &[DeviceChoice],
+    work: W,
+) -> Result<W::Output, DeviceError> {
+    #[cfg(feature = "cuda")]
+    {
+        let cuda: Option<Vec<_>> = devices
+            .iter()
+            .map(|d| match d {
+                DeviceChoice::Cuda(i) => Some(burn_cuda::CudaDevice::new(*i)),
+                DeviceChoice::Cpu => None,
+            })
+            .collect();
+        match cuda {
+            Some(cuda) => Ok(work.run::<burn::backend::Autodiff<burn_cuda::Cuda>>(&cuda)),
+            None => Err(DeviceError::NotSeveralGpus(list_of(devices))),
+        }
+    }
+    #[cfg(not(feature = "cuda"))]
+    {
+        let _ = work;
+        Err(match devices.first() {
+            Some(d @ DeviceChoice::Cuda(_)) => DeviceError::NotCompiled(*d),
+            _ => DeviceError::NotSeveralGpus(list_of(devices)),
+        })
+    }
+}
+
+fn list_of(devices: &[DeviceChoice]) -> String {
+    devices
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join(",")
+}
+
 /// Runs `work` on the backend of `device` (resolved by [`DeviceChoice::resolve`]).
 pub fn run_on<W: DeviceWork>(device: DeviceChoice, work: W) -> Result<W::Output, DeviceError> {
     match device {
@@ -193,5 +263,19 @@ mod tests {
              (rebuild with `cargo build --release --features cuda`)"
         );
         assert_eq!(DeviceChoice::resolve(None), Ok(DeviceChoice::Cpu));
+        let e = resolve_all("cuda:0,cuda:1").unwrap_err();
+        assert!(e
+            .to_string()
+            .starts_with("--device cuda:0: this binary was built without CUDA"));
+    }
+
+    #[test]
+    fn devices_must_be_two_or_more_different_gpus() {
+        for list in ["cuda:0", "cuda:0,cuda:0", "cpu,cuda:0", "cuda:0,tpu"] {
+            assert_eq!(
+                resolve_all(list).unwrap_err().to_string(),
+                format!("--devices {list}: name two or more different GPUs (cuda:0,cuda:1)")
+            );
+        }
     }
 }
