@@ -87,6 +87,9 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 step "cargo check with the CUDA backend"
 cargo check -p ugatit-train -p ugatit-infer -p ugatit-serve --features cuda --locked
 
+step "cargo check of data-parallel training over several GPUs"
+cargo check -p ugatit-train --features multi-gpu --all-targets --locked
+
 step "cargo test --release"
 cargo test --workspace --release --locked
 

@@ -1,6 +1,8 @@
 //! `ugatit-train bench`: the median time of one generator forward (batch 1) or one full
 //! training step, as `shared/reference/bench_torch.py` measures PyTorch, printed as the same
-//! JSON fields so the two compare line by line.
+//! JSON fields so the two compare line by line. Peak memory is the process's RSS: burn 0.21
+//! has no peak GPU memory figure (cubecl's client reports only the current pool usage), so on
+//! a GPU `scripts/gpu-check.sh` samples nvidia-smi while it runs.
 
 use burn::module::AutodiffModule;
 use burn::prelude::*;
@@ -9,7 +11,7 @@ use burn::tensor::Distribution;
 use serde::Serialize;
 use ugatit_io::timing::{peak_rss_mb, time_runs, warmup_runs};
 use ugatit_io::DeviceChoice;
-use ugatit_model::Ugatit;
+use ugatit_model::{Precision, Ugatit};
 
 use crate::config::Config;
 use crate::step::TrainState;
@@ -33,6 +35,8 @@ pub struct Report {
     pub n_res: usize,
     pub light: bool,
     pub device: String,
+    /// The compute type of convolutions and linear layers (`train.precision`).
+    pub precision: Precision,
     pub median_s: f64,
     pub min_s: f64,
     pub peak_rss_mb: f64,
@@ -54,6 +58,7 @@ pub fn run<B: AutodiffBackend>(
         Work::Forward => {
             let g = model.gen_a2b.valid();
             let x = image().inner();
+            let _precision = cfg.train.precision.enter();
             // Reading the result back waits for the device.
             time_runs(warmup, repeat, || {
                 let _ = g.forward(x.clone()).image.into_data();
@@ -75,6 +80,7 @@ pub fn run<B: AutodiffBackend>(
         n_res: cfg.model.n_res,
         light: cfg.model.light,
         device: device_name.to_string(),
+        precision: cfg.train.precision,
         median_s: timing.median_s,
         min_s: timing.min_s,
         peak_rss_mb: peak_rss_mb(),

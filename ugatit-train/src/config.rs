@@ -9,7 +9,7 @@
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use ugatit_model::ModelConfig;
+use ugatit_model::{ModelConfig, Precision};
 
 /// A config problem, naming the file or key at fault.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +70,17 @@ pub struct TrainConfig {
     /// `--init` sets); none: random weights from the seed. Kept in the run's config so that a
     /// run stopped before its first checkpoint restarts from the same weights.
     pub init: Option<PathBuf>,
+    /// Compute type of every convolution and linear layer: f32, bf16 or f16 (weights, Adam
+    /// state, norms and spectral norm stay float32; f16 scales the loss dynamically).
+    #[serde(deserialize_with = "precision_key")]
+    pub precision: Precision,
+}
+
+/// `train.precision`, refused with the key named (serde's own message would not name it).
+fn precision_key<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Precision, D::Error> {
+    let s = String::deserialize(d)?;
+    s.parse()
+        .map_err(|e: String| serde::de::Error::custom(format!("train.precision: {e}")))
 }
 
 impl Default for TrainConfig {
@@ -89,6 +100,7 @@ impl Default for TrainConfig {
             seed: 0,
             augment: true,
             init: None,
+            precision: Precision::F32,
         }
     }
 }
@@ -490,6 +502,13 @@ mod tests {
         assert_eq!(e, "train.lr = -1 is out of range: a positive number");
         let e = parse("[model]\nimg_size = 64\n", &[]).unwrap_err();
         assert!(e.contains("model.img_size = 64 is too small"), "{e}");
+        let e = parse("[train]\nprecision = \"f8\"\n", &[]).unwrap_err();
+        assert_eq!(
+            e,
+            "c.toml: train.precision: unknown precision \"f8\": use f32, bf16 or f16"
+        );
+        let c = parse("", &["train.precision=bf16"]).unwrap();
+        assert_eq!(c.train.precision, Precision::Bf16);
         let e = parse("[train]\nbatch_size = \"two\"\n", &[]).unwrap_err();
         assert!(
             e.contains("batch_size") || e.contains("invalid type"),

@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use ugatit_io::device::{run_autodiff_on, run_on, AutodiffWork, DeviceWork};
 use ugatit_io::image_file::DEFAULT_MAX_PIXELS;
 use ugatit_io::DeviceChoice;
-use ugatit_model::Direction;
+use ugatit_model::{Direction, Precision};
 use ugatit_store::bucket::{cache_folder, is_url, RemoteRun};
 use ugatit_store::checkpoint::RunDir;
 use ugatit_store::export::{export_generator, ExportFormat, StoreDtype};
@@ -107,6 +107,9 @@ enum Command {
         repeat: usize,
         #[arg(long)]
         device: Option<DeviceChoice>,
+        /// f32, bf16 or f16 (default: the config's train.precision).
+        #[arg(long)]
+        precision: Option<Precision>,
     },
     /// Check a data set before training on it, or make one from two folders of photos.
     Data {
@@ -234,6 +237,11 @@ struct Common {
     /// cpu, cuda or cuda:N. Defaults to the first GPU when built with CUDA, else the CPU.
     #[arg(long)]
     device: Option<DeviceChoice>,
+    /// Data-parallel training over several GPUs, e.g. cuda:0,cuda:1: train.batch_size is split
+    /// evenly across them; the first holds the optimisers.
+    #[cfg(feature = "multi-gpu")]
+    #[arg(long, conflicts_with = "device")]
+    devices: Option<String>,
     /// Local folder for bucket runs (default $XDG_CACHE_HOME/ugatit or ~/.cache/ugatit).
     #[arg(long)]
     cache_dir: Option<PathBuf>,
@@ -311,8 +319,10 @@ fn dispatch(command: Command) -> Result<()> {
             sets,
             repeat,
             device,
+            precision,
         } => {
-            let cfg = Config::load(&config, &sets)?;
+            let mut cfg = Config::load(&config, &sets)?;
+            cfg.train.precision = precision.unwrap_or(cfg.train.precision);
             let device = DeviceChoice::resolve(device)?;
             let report = run_autodiff_on(
                 device,
@@ -504,19 +514,22 @@ fn on_device(
         m.config();
     }
     let result = local_config(cfg, &start, run_dir, common.cache_dir.as_deref()).and_then(|cfg| {
+        let work = TrainWork {
+            common,
+            run_dir,
+            cfg: &cfg,
+            start,
+            mirror: mirror.as_ref(),
+        };
+        #[cfg(feature = "multi-gpu")]
+        if let Some(list) = &common.devices {
+            let devices = ugatit_io::device::resolve_all(list)?;
+            return ugatit_io::device::run_autodiff_on_all(&devices, work)?;
+        }
         let device = DeviceChoice::resolve(common.device)?;
-        run_autodiff_on(
-            device,
-            TrainWork {
-                common,
-                run_dir,
-                cfg: &cfg,
-                start,
-                mirror: mirror.as_ref(),
-            },
-        )
-        .map_err(anyhow::Error::from)
-        .and_then(|r| r)
+        run_autodiff_on(device, work)
+            .map_err(anyhow::Error::from)
+            .and_then(|r| r)
     });
     // Even a failed run's checkpoints and logs reach the bucket.
     if let Some(m) = mirror {
@@ -605,13 +618,28 @@ struct TrainWork<'a> {
 impl AutodiffWork for TrainWork<'_> {
     type Output = Result<()>;
     fn run<B: AutodiffBackend>(self, device: &B::Device, _name: DeviceChoice) -> Result<()> {
+        self.train::<B>(std::slice::from_ref(device))
+    }
+}
+
+#[cfg(feature = "multi-gpu")]
+impl ugatit_io::device::ParallelWork for TrainWork<'_> {
+    type Output = Result<()>;
+    fn run<B: AutodiffBackend>(self, devices: &[B::Device]) -> Result<()> {
+        self.train::<B>(devices)
+    }
+}
+
+impl TrainWork<'_> {
+    /// Trains with the batch split across `devices` (one device: no split).
+    fn train<B: AutodiffBackend>(self, devices: &[B::Device]) -> Result<()> {
         train::<B>(
             self.common,
             self.run_dir,
             self.cfg,
             self.start,
             self.mirror,
-            device,
+            devices,
         )
     }
 }
@@ -622,9 +650,9 @@ fn train<B: AutodiffBackend>(
     cfg: &Config,
     start: Start,
     mirror: Option<&Mirror>,
-    device: &B::Device,
+    devices: &[B::Device],
 ) -> Result<()> {
-    let done = run::run::<B>(run_dir, cfg, start, common.stop_after, mirror, device)?;
+    let done = run::run_on_devices::<B>(run_dir, cfg, start, common.stop_after, mirror, devices)?;
     println!(
         "{} at step {} of {} in {}",
         if done.interrupted { "stopped" } else { "done" },

@@ -2,16 +2,20 @@
 //! discriminator update, then the generator update, then rho clipping (paper section 2.2,
 //! eq. 6-9).
 
-use burn::module::{Module, Param};
+use burn::module::{AutodiffModule, Module, Param};
 use burn::optim::adaptor::OptimizerAdaptor;
 use burn::optim::decay::WeightDecayConfig;
 use burn::optim::{Adam, AdamConfig, GradientsParams, Optimizer};
 use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use ugatit_model::loss::{bce_with_logits_to, l1, mse_to};
-use ugatit_model::{Discriminator, DiscriminatorOutput, Generator, GeneratorOutput, Mode, Ugatit};
+use ugatit_model::{
+    Discriminator, DiscriminatorOutput, Generator, GeneratorOutput, Mode, Precision, Ugatit,
+};
 
 use crate::config::TrainConfig;
+use crate::grads::scale_gradients;
+use crate::loss_scale::LossScaler;
 
 /// Both generators: the official `G_optim` updates them together.
 #[derive(Module, Debug)]
@@ -70,12 +74,14 @@ impl StepLosses {
 
 type AdamFor<M, B> = OptimizerAdaptor<Adam, M, B>;
 
-/// The networks and both Adam optimisers.
+/// The networks and both Adam optimisers (float32 weights and state in every precision).
 pub struct TrainState<B: AutodiffBackend> {
     pub gens: Generators<B>,
     pub dis: Discriminators<B>,
     pub optim_g: AdamFor<Generators<B>, B>,
     pub optim_d: AdamFor<Discriminators<B>, B>,
+    /// Dynamic loss scaling, in float16 only (bfloat16 has float32's range).
+    pub scaler: Option<LossScaler>,
     cfg: TrainConfig,
 }
 
@@ -105,6 +111,7 @@ impl<B: AutodiffBackend> TrainState<B> {
             },
             optim_g: adam(cfg).init(),
             optim_d: adam(cfg).init(),
+            scaler: (cfg.precision == Precision::F16).then(LossScaler::default),
             cfg: cfg.clone(),
         }
     }
@@ -138,26 +145,95 @@ impl<B: AutodiffBackend> TrainState<B> {
     /// runs three separate training-mode forwards (real and fake in the D update, fake in the G
     /// update), so its spectral-norm vectors advance three times, as in the official code
     /// (batching real and fake would advance them once).
+    ///
+    /// In float16 the losses are scaled before each backward and the gradients unscaled before
+    /// each update; an update whose gradients are not finite is skipped, as
+    /// `torch.cuda.amp.GradScaler.step` skips it, and the step's losses say so.
     pub fn step_on_device(&mut self, a: Tensor<B, 4>, b: Tensor<B, 4>, lr: f64) -> DeviceLosses<B> {
         let t = self.translate(&a, &b);
         let d = self.discriminator_losses(&a, &b, &t);
-        let grads = GradientsParams::from_grads(d.total.backward(), &self.dis);
-        self.dis = self.optim_d.step(lr, self.dis.clone(), grads);
+        let grads = self.gradients(&d.total, &self.dis);
+        let d_applied = self.update_discriminators(grads, lr);
 
         let g = self.generator_losses(&a, &b, t);
-        let grads = GradientsParams::from_grads(g.total.backward(), &self.gens);
+        let grads = self.gradients(&g.total, &self.gens);
+        let g_applied = self.update_generators(grads, lr);
+        self.end_scaled_step(d_applied && g_applied);
+        DeviceLosses::new(&d, &g).skipped(!(d_applied && g_applied))
+    }
+
+    /// The gradients of `loss` for `module`'s parameters, of the loss times the loss scale in
+    /// float16 (still scaled: the update unscales them).
+    pub fn gradients<M: AutodiffModule<B>>(
+        &self,
+        loss: &Tensor<B, 1>,
+        module: &M,
+    ) -> GradientsParams {
+        let loss = match &self.scaler {
+            Some(s) => loss.clone() * s.scale(),
+            None => loss.clone(),
+        };
+        GradientsParams::from_grads(loss.backward(), module)
+    }
+
+    /// The discriminators' Adam update with `grads` (from [`Self::gradients`]); false when
+    /// float16 gradients were not finite and the update was skipped.
+    pub fn update_discriminators(&mut self, grads: GradientsParams, lr: f64) -> bool {
+        let Some(grads) = self.unscaled(grads, &self.dis) else {
+            return false;
+        };
+        self.dis = self.optim_d.step(lr, self.dis.clone(), grads);
+        true
+    }
+
+    /// The generators' Adam update, then rho clipped to [0, 1] (the official `Rho_clipper`);
+    /// false when skipped, as [`Self::update_discriminators`].
+    pub fn update_generators(&mut self, grads: GradientsParams, lr: f64) -> bool {
+        let Some(grads) = self.unscaled(grads, &self.gens) else {
+            return false;
+        };
         let gens = self.optim_g.step(lr, self.gens.clone(), grads);
         self.gens = Generators {
             a2b: clip_rho(gens.a2b),
             b2a: clip_rho(gens.b2a),
         };
-        DeviceLosses::new(&d, &g)
+        true
+    }
+
+    /// The loss scale's update at the end of a step (`GradScaler.update()`): halved when an
+    /// update was skipped, doubled after enough good steps.
+    pub fn end_scaled_step(&mut self, all_finite: bool) {
+        if let Some(s) = &mut self.scaler {
+            s.update(all_finite);
+        }
+    }
+
+    /// `grads` divided by the loss scale, or none when one is not finite (float32 and
+    /// bfloat16: unchanged, nothing read back).
+    fn unscaled<M: AutodiffModule<B>>(
+        &self,
+        grads: GradientsParams,
+        module: &M,
+    ) -> Option<GradientsParams> {
+        match &self.scaler {
+            None => Some(grads),
+            Some(s) => {
+                let (grads, finite) = scale_gradients(grads, module, 1.0 / s.scale(), true);
+                finite.then_some(grads)
+            }
+        }
+    }
+
+    /// The training config this state steps with.
+    pub fn config(&self) -> &TrainConfig {
+        &self.cfg
     }
 
     /// The six generator passes of a step, four forwards: each generator translates its own
     /// domain's batch and (identity) the other's in one batched forward (every norm of the
     /// generator is per sample), then the cycles translate back.
     pub fn translate(&self, a: &Tensor<B, 4>, b: &Tensor<B, 4>) -> Translations<B> {
+        let _precision = self.cfg.precision.enter();
         let n = a.dims()[0];
         let g = &self.gens;
         let (a2b, b2b) = split(g.a2b.forward(Tensor::cat(vec![a.clone(), b.clone()], 0)), n);
@@ -183,6 +259,7 @@ impl<B: AutodiffBackend> TrainState<B> {
         b: &Tensor<B, 4>,
         t: &Translations<B>,
     ) -> DiscriminatorLosses<B> {
+        let _precision = self.cfg.precision.enter();
         let fake_a2b = t.a2b.image.clone().detach();
         let fake_b2a = t.b2a.image.clone().detach();
         let d = &self.dis;
@@ -208,6 +285,7 @@ impl<B: AutodiffBackend> TrainState<B> {
         b: &Tensor<B, 4>,
         t: Translations<B>,
     ) -> GeneratorLosses<B> {
+        let _precision = self.cfg.precision.enter();
         let c = &self.cfg;
         let dis = self.dis.clone().no_grad();
         let g_adv = |global: &Discriminator<B>, local: &Discriminator<B>, fake: &Tensor<B, 4>| {
@@ -278,12 +356,14 @@ pub struct GeneratorLosses<B: Backend> {
     pub cam_b: Tensor<B, 1>,
 }
 
-/// A step's 12 losses, still on the device, in the order of [`LOSS_NAMES`].
+/// A step's 12 losses, still on the device, in the order of [`LOSS_NAMES`], and whether an
+/// update of that step was skipped for non-finite float16 gradients (its losses may then be
+/// infinite without the run having diverged).
 #[derive(Debug, Clone)]
-pub struct DeviceLosses<B: AutodiffBackend>(Tensor<B::InnerBackend, 1>);
+pub struct DeviceLosses<B: AutodiffBackend>(Tensor<B::InnerBackend, 1>, bool);
 
 impl<B: AutodiffBackend> DeviceLosses<B> {
-    fn new(d: &DiscriminatorLosses<B>, g: &GeneratorLosses<B>) -> Self {
+    pub fn new(d: &DiscriminatorLosses<B>, g: &GeneratorLosses<B>) -> Self {
         let terms = [
             &d.total,
             &g.total,
@@ -298,7 +378,34 @@ impl<B: AutodiffBackend> DeviceLosses<B> {
             &g.cam_a,
             &g.cam_b,
         ];
-        Self(Tensor::cat(terms.map(|t| t.clone().inner()).to_vec(), 0))
+        Self(
+            Tensor::cat(terms.map(|t| t.clone().inner()).to_vec(), 0),
+            false,
+        )
+    }
+
+    /// Marks the step as skipped (or not).
+    pub fn skipped(mut self, skipped: bool) -> Self {
+        self.1 = skipped;
+        self
+    }
+
+    /// Whether an update of this step was skipped by the loss scaler.
+    pub fn was_skipped(&self) -> bool {
+        self.1
+    }
+
+    /// The mean of several replicas' losses (each the mean over its equal share of the batch),
+    /// on `device`: the losses of the whole batch.
+    pub fn mean(parts: Vec<Self>, device: &B::Device) -> Self {
+        let n = parts.len();
+        let skipped = parts.iter().any(|p| p.1);
+        let sum = parts
+            .into_iter()
+            .map(|p| p.0.to_device(device))
+            .reduce(|a, b| a + b)
+            .expect("at least one replica");
+        Self(sum.div_scalar(n as f32), skipped)
     }
 
     /// Reads the values back (waits for the device).

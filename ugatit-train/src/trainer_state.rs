@@ -19,6 +19,7 @@ use ugatit_store::checkpoint::{Checkpoint, StagedCheckpoint};
 use ugatit_store::{read_tensors, Contents};
 
 use crate::config::TrainConfig;
+use crate::loss_scale::LossScaler;
 use crate::step::TrainState;
 
 pub const TRAINER_FILE: &str = "trainer.json";
@@ -40,6 +41,9 @@ pub struct Progress {
     /// Those files, so a resumed run reports and counts each only once.
     #[serde(default)]
     pub skipped_files: Vec<std::path::PathBuf>,
+    /// The float16 loss scaler's state (absent in float32 and bfloat16 runs).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub loss_scale: Option<LossScaler>,
 }
 
 fn recorder() -> BinFileRecorder<FullPrecisionSettings> {
@@ -95,9 +99,13 @@ pub fn save<B: AutodiffBackend>(
     recorder()
         .record(Sorted::new(state.optim_d.to_record()), dir.join(OPTIM_D))
         .context("cannot write the discriminators' optimiser state")?;
+    let progress = Progress {
+        loss_scale: state.scaler,
+        ..progress.clone()
+    };
     std::fs::write(
         dir.join(TRAINER_FILE),
-        serde_json::to_string_pretty(progress)?,
+        serde_json::to_string_pretty(&progress)?,
     )
     .with_context(|| format!("cannot write {}", dir.join(TRAINER_FILE).display()))?;
     Ok(())
@@ -131,6 +139,10 @@ pub fn load<B: AutodiffBackend>(
         .with_context(|| format!("{}: cannot read {OPTIM_D}.bin", dir.display()))?;
     state.optim_g = state.optim_g.load_record(g);
     state.optim_d = state.optim_d.load_record(d);
+    // A run resumed in float16 keeps its scale; one switched to float16 starts at torch's.
+    if state.scaler.is_some() {
+        state.scaler = progress.loss_scale.or(state.scaler);
+    }
     Ok((state, progress))
 }
 

@@ -99,6 +99,7 @@ impl Feed {
             data_position: [self.streams[0].position(), self.streams[1].position()],
             skipped_images: skipped_files.len(),
             skipped_files,
+            loss_scale: None,
         }
     }
 }

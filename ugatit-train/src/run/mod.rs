@@ -28,6 +28,7 @@ use ugatit_store::checkpoint::RunDir;
 
 use crate::config::Config;
 use crate::mirror::Mirror;
+use crate::parallel::DataParallel;
 use crate::schedule::lr_at;
 use crate::step::{DeviceLosses, StepLosses};
 
@@ -60,10 +61,33 @@ pub fn run<B: AutodiffBackend>(
     mirror: Option<&Mirror>,
     device: &B::Device,
 ) -> Result<Finished> {
+    run_on_devices::<B>(
+        run_dir,
+        cfg,
+        start,
+        stop_after,
+        mirror,
+        std::slice::from_ref(device),
+    )
+}
+
+/// [`run`] with the batch split across `devices` (data-parallel, see [`crate::parallel`]);
+/// the first device holds the optimisers and gets the batches, samples and checkpoints.
+pub fn run_on_devices<B: AutodiffBackend>(
+    run_dir: &Path,
+    cfg: &Config,
+    start: Start,
+    stop_after: Option<u64>,
+    mirror: Option<&Mirror>,
+    devices: &[B::Device],
+) -> Result<Finished> {
+    DataParallel::<B>::check_batch(devices.len(), cfg.train.batch_size)?;
+    let device = &devices[0];
     let run = RunDir::new(run_dir);
     let root = cfg.data.root.clone().context("data.root is not set")?;
     let domains = feed::open_domains(&root)?;
-    let (mut state, progress) = start::state::<B>(&run, cfg, start, device)?;
+    let (state, progress) = start::state::<B>(&run, cfg, start, device)?;
+    let mut state = DataParallel::new(state, &cfg.model, devices);
     let end = stop_after.map_or(cfg.train.iterations, |k| k.min(cfg.train.iterations));
 
     let mut feed = Feed::start(domains, cfg, &progress);
@@ -88,8 +112,12 @@ pub fn run<B: AutodiffBackend>(
         // for the host between steps; they are checked before anything is written of the
         // weights they came with.
         if log_due || checkpoint_due || samples.due(step) {
-            for (done, lr, losses) in read_pending(&mut pending) {
-                stop_if_diverged(&run, done, &losses)?;
+            for (done, lr, skipped, losses) in read_pending(&mut pending) {
+                // A float16 step the loss scaler skipped may show infinite losses; its
+                // weights did not change, so the run has not diverged.
+                if !skipped {
+                    stop_if_diverged(&run, done, &losses)?;
+                }
                 log.record(
                     done,
                     lr,
@@ -100,13 +128,13 @@ pub fn run<B: AutodiffBackend>(
             }
         }
         if samples.due(step) {
-            samples.write(&state, run_dir, step, log.events())?;
+            samples.write(&state.main, run_dir, step, log.events())?;
         }
         if evaluation.due(step) {
-            log.record_extra(step, &evaluation.run(&state.gens)?)?;
+            log.record_extra(step, &evaluation.run(&state.main.gens)?)?;
         }
         if checkpoint_due {
-            checkpoints::save(&run, &state, cfg, feed.progress(step), mirror)?;
+            checkpoints::save(&run, &state.main, cfg, feed.progress(step), mirror)?;
         }
         if interrupted {
             log.abandon();
@@ -127,17 +155,18 @@ pub fn run<B: AutodiffBackend>(
 }
 
 /// The losses of the steps run since the last read, read back in one transfer, in step order.
+/// Each comes with whether the loss scaler skipped an update of that step.
 fn read_pending<B: AutodiffBackend>(
     pending: &mut Vec<(u64, f64, DeviceLosses<B>)>,
-) -> Vec<(u64, f64, StepLosses)> {
+) -> Vec<(u64, f64, bool, StepLosses)> {
     let (steps, losses): (Vec<_>, Vec<_>) = std::mem::take(pending)
         .into_iter()
-        .map(|(step, lr, l)| ((step, lr), l))
+        .map(|(step, lr, l)| ((step, lr, l.was_skipped()), l))
         .unzip();
     steps
         .into_iter()
         .zip(DeviceLosses::read_all(losses))
-        .map(|((step, lr), l)| (step, lr, l))
+        .map(|((step, lr, skipped), l)| (step, lr, skipped, l))
         .collect()
 }
 

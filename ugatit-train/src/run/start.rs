@@ -70,6 +70,7 @@ fn fresh<B: AutodiffBackend>(
         data_position: [0, 0],
         skipped_images: 0,
         skipped_files: Vec::new(),
+        loss_scale: None,
     };
     Ok((TrainState::new(model, &cfg.train), progress))
 }
