@@ -15,7 +15,7 @@ use ugatit_io::device::{run_on, DeviceWork};
 use ugatit_io::read_rgb;
 use ugatit_io::timing::{peak_rss_mb, time_runs, warmup_runs};
 use ugatit_io::DeviceChoice;
-use ugatit_model::Direction;
+use ugatit_model::{Direction, Precision};
 use ugatit_store::export::{export_generator, ExportFormat, StoreDtype};
 
 #[derive(Parser)]
@@ -109,6 +109,11 @@ struct TranslateArgs {
     /// cpu, cuda or cuda:N. Defaults to the first GPU when built with CUDA, else the CPU.
     #[arg(long)]
     device: Option<DeviceChoice>,
+    /// f32, bf16 or f16: the compute type of convolutions and linear layers (weights, norms
+    /// and the rest stay float32). Half precision is for GPUs; results differ from f32 by a
+    /// few grey levels.
+    #[arg(long, default_value = "f32")]
+    precision: Precision,
     /// Image files, folders or glob patterns.
     #[arg(required = true)]
     inputs: Vec<String>,
@@ -208,7 +213,8 @@ fn translate<B: Backend>(args: &TranslateArgs, device: &B::Device) -> Result<Exi
     let start = Instant::now();
     let jobs =
         plan(&args.inputs, &args.output, args.format, args.heatmap).map_err(anyhow::Error::msg)?;
-    let translator = Translator::<B>::load(&args.model, args.direction, args.size, device)?;
+    let translator = Translator::<B>::load(&args.model, args.direction, args.size, device)?
+        .with_precision(args.precision);
     for e in translator.skipped_checkpoints() {
         eprintln!("warning: skipping a damaged checkpoint: {e}");
     }

@@ -18,7 +18,7 @@ use burn::tensor::TensorData;
 use image::imageops;
 use image::RgbImage;
 use ugatit_io::pixels::{heatmap_image, to_image, RESIZE_FILTER};
-use ugatit_model::{Direction, GeneratorOutput, ModelConfig};
+use ugatit_model::{Direction, GeneratorOutput, ModelConfig, Precision};
 use ugatit_store::{load_generator, LoadedGenerator, WeightsError};
 
 use crate::crop::{Crop, CropError, Region};
@@ -73,6 +73,7 @@ pub struct Translator<B: Backend> {
     size: usize,
     device: B::Device,
     faces: FaceFinder,
+    precision: Precision,
 }
 
 impl<B: Backend> Translator<B> {
@@ -92,7 +93,15 @@ impl<B: Backend> Translator<B> {
             size,
             device: device.clone(),
             faces: FaceFinder::default(),
+            precision: Precision::F32,
         })
+    }
+
+    /// Runs the generator's convolutions and linear layers in `precision` (weights stay
+    /// float32; see [`ugatit_model::precision`]).
+    pub fn with_precision(mut self, precision: Precision) -> Self {
+        self.precision = precision;
+        self
     }
 
     /// The side of the square images the generator sees.
@@ -111,6 +120,7 @@ impl<B: Backend> Translator<B> {
 
     /// The generator on `[batch, 3, size, size]` images in [-1, 1].
     pub fn forward(&self, x: Tensor<B, 4>) -> GeneratorOutput<B> {
+        let _precision = self.precision.enter();
         self.loaded.generator.forward(x)
     }
 

@@ -295,3 +295,50 @@ fn decoding_applies_exif_orientation_and_converts_colour_types() {
     let gray = read_rgb(&dir.path().join("gray16.png"), u64::MAX).unwrap();
     assert_eq!(gray.get_pixel(0, 0).0, [156, 156, 156]);
 }
+
+/// `--precision`: bfloat16 and float16 convolutions and linear layers (float32 weights, norms
+/// and everything else) translate within a few grey levels of float32, for a light and a full
+/// official model.
+#[test]
+fn half_precision_translations_stay_within_a_few_grey_levels_of_float32() {
+    use ugatit_model::Precision;
+    let photo = face_photo();
+    for (fixture, size) in [
+        ("light_128_ch8_r3/official.pt", 128),
+        ("full_96_ch4_r2/official.pt", 96),
+    ] {
+        let load = |p| {
+            Translator::<Cpu>::load(
+                &model_fixture(fixture),
+                Direction::A2B,
+                Some(size),
+                &Default::default(),
+            )
+            .unwrap()
+            .with_precision(p)
+        };
+        let options = Options {
+            crop: Crop::Center,
+            keep_size: false,
+            heatmap: true,
+        };
+        let want = load(Precision::F32).translate(&photo, &options).unwrap();
+        for (p, tol) in [
+            (Precision::Bf16, BF16_GREY_LEVELS),
+            (Precision::F16, F16_GREY_LEVELS),
+        ] {
+            let got = load(p).translate(&photo, &options).unwrap();
+            let d = max_diff(&got.image, &want.image);
+            println!("{fixture} {p}: max {d} grey levels from f32");
+            assert!(
+                d <= tol,
+                "{fixture} {p}: {d} grey levels from f32 (> {tol})"
+            );
+        }
+    }
+}
+
+/// Grey levels a bfloat16 translation may differ from float32's (measured: 5 light, 7 full).
+const BF16_GREY_LEVELS: u8 = 10;
+/// Grey levels a float16 translation may differ from float32's (measured: 3 light, 3 full).
+const F16_GREY_LEVELS: u8 = 6;
