@@ -2,35 +2,45 @@
 //! each of the 12 terms (not only the two totals, in which the 1000x CAM term hides the
 //! others), and its trained image (fixture: ugatit-store/tests/fixtures/full_96_ch4_r2, made
 //! with `--steps 4`).
+//!
+//! On the CPU by default; `UGATIT_TEST_DEVICE=cuda` (or `cuda:N`, in a `--features cuda`
+//! build) runs the same steps on a GPU, as `scripts/gpu-check.sh` does.
 
 use std::path::PathBuf;
 
-use burn::backend::Autodiff;
 use burn::module::AutodiffModule;
 use burn::prelude::*;
-use ugatit_io::read_rgb;
-use ugatit_model::Cpu;
+use burn::tensor::backend::AutodiffBackend;
+use ugatit_io::device::{run_autodiff_on, AutodiffWork};
+use ugatit_io::{read_rgb, DeviceChoice};
 use ugatit_store::load_model;
 use ugatit_train::config::TrainConfig;
 use ugatit_train::data::push_planar;
 use ugatit_train::schedule::lr_at;
 use ugatit_train::step::{TrainState, LOSS_NAMES};
 
-type B = Autodiff<Cpu>;
-
+/// The crate's folder: cargo's at run time, so a test binary built here and carried to a GPU
+/// machine finds the fixtures in that machine's checkout; else the one it was built in.
 fn case() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ugatit-store/tests/fixtures/full_96_ch4_r2")
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+        .join("../ugatit-store/tests/fixtures/full_96_ch4_r2")
 }
 
-fn image(path: &str) -> Tensor<B, 4> {
+/// `UGATIT_TEST_DEVICE` (cpu, cuda or cuda:N), else the CPU.
+fn test_device() -> DeviceChoice {
+    std::env::var("UGATIT_TEST_DEVICE").map_or(DeviceChoice::Cpu, |d| {
+        d.parse()
+            .unwrap_or_else(|e| panic!("UGATIT_TEST_DEVICE: {e}"))
+    })
+}
+
+fn image<B: Backend>(path: &str, device: &B::Device) -> Tensor<B, 4> {
     let img = read_rgb(&case().join(path), u64::MAX).unwrap();
     let mut v = Vec::new();
     push_planar(&img, &mut v);
     let s = img.width() as usize;
-    Tensor::from_data(
-        burn::tensor::TensorData::new(v, [1, 3, s, s]),
-        &Default::default(),
-    )
+    Tensor::from_data(burn::tensor::TensorData::new(v, [1, 3, s, s]), device)
 }
 
 /// Relative tolerance of every loss term at `step`, as the README states. Over steps 1 and 2
@@ -48,16 +58,33 @@ fn tolerance(step: u64) -> f64 {
 
 #[test]
 fn four_steps_match_the_reference_in_every_loss_term() {
+    let device = test_device().check().map(|()| test_device()).unwrap();
+    run_autodiff_on(device, FourSteps).unwrap();
+}
+
+struct FourSteps;
+
+impl AutodiffWork for FourSteps {
+    type Output = ();
+    fn run<B: AutodiffBackend>(self, device: &B::Device, _: DeviceChoice) {
+        four_steps::<B>(device);
+    }
+}
+
+fn four_steps<B: AutodiffBackend>(device: &B::Device) {
     let info: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(case().join("case.json")).unwrap()).unwrap();
-    let (model, _) = load_model::<B>(&case().join("official.pt"), &Default::default()).unwrap();
+    let (model, _) = load_model::<B>(&case().join("official.pt"), device).unwrap();
     let cfg = TrainConfig {
         iterations: 4,
         augment: false,
         ..Default::default()
     };
     let mut state = TrainState::new(model, &cfg);
-    let (a, b) = (image("data/trainA/a.png"), image("data/trainB/b.png"));
+    let (a, b) = (
+        image::<B>("data/trainA/a.png", device),
+        image::<B>("data/trainB/b.png", device),
+    );
     for want in info["losses"].as_array().unwrap() {
         let step = want["step"].as_u64().unwrap();
         let got = state.step(a.clone(), b.clone(), lr_at(step, &cfg));
