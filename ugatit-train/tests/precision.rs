@@ -1,7 +1,7 @@
-//! Mixed precision on the CPU (Flex): training steps and translations in bfloat16 and float16
-//! against float32 from the same official checkpoint (fixture:
-//! ugatit-store/tests/fixtures/full_96_ch4_r2), and the float16 loss scaler skipping an update
-//! whose gradients are not finite.
+//! Mixed-precision training on the CPU (Flex): steps in bfloat16 and float16 against float32
+//! from the same official checkpoint (fixture: ugatit-store/tests/fixtures/full_96_ch4_r2), and
+//! the float16 loss scaler skipping an update whose gradients are not finite. Translations in
+//! half precision are tested in ugatit-infer/tests/inference.rs.
 
 use std::path::PathBuf;
 
