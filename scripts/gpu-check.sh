@@ -75,7 +75,10 @@ with_peak() {
     samples=$(mktemp)
     nvidia-smi --query-gpu=memory.used --format=csv,noheader,nounits -i "$index" -lms 100 >"$samples" &
     pid=$!
-    "$@" >"$log"
+    # A command that fails (a kernel burn-cuda cannot compile, memory) gets NaN in the table.
+    if ! "$@" >"$log"; then
+        echo '{"median_s": NaN}' >"$log"
+    fi
     kill "$pid"
     wait "$pid" 2>/dev/null || true
     peak=$(sort -n "$samples" | tail -n 1)
