@@ -116,12 +116,13 @@ done
 echo "== $card: medians of $repeat runs (s), peak GPU memory (MiB, nvidia-smi)"
 printf '%s\n' "${rows[@]}" | python3 -c '
 import json, sys
-print(f"{\"model\":6} {\"work\":8} {\"prec\":5} {\"ours s\":>8} {\"torch s\":>8} {\"ratio\":>6} "
-      f"{\"ours MiB\":>9} {\"torch MiB\":>9} {\"torch alloc\":>11}")
+head = ("model", "work", "prec", "ours s", "torch s", "ratio", "ours MiB", "torch MiB", "torch alloc")
+print("%-6s %-8s %-5s %8s %8s %6s %9s %9s %11s" % head)
 for line in sys.stdin:
     light, what, prec, ours, ours_mem, theirs, theirs_mem = line.rstrip("\n").split("\t")
     o, t = json.loads(ours), json.loads(theirs)
-    print(f"{\"light\" if light == \"true\" else \"full\":6} {what:8} {prec:5} {o[\"median_s\"]:8.3f} "
-          f"{t[\"median_s\"]:8.3f} {o[\"median_s\"] / t[\"median_s\"]:6.2f} {ours_mem:>9} {theirs_mem:>9} "
-          f"{t.get(\"peak_gpu_mb\", 0):11.0f}")
+    model = "light" if light == "true" else "full"
+    ratio = o["median_s"] / t["median_s"]
+    print("%-6s %-8s %-5s %8.3f %8.3f %6.2f %9s %9s %11.0f" % (model, what, prec, o["median_s"],
+          t["median_s"], ratio, ours_mem, theirs_mem, t.get("peak_gpu_mb", float("nan"))))
 '
