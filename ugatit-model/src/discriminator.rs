@@ -4,7 +4,6 @@ use burn::prelude::*;
 use burn::tensor::activation::leaky_relu;
 
 use crate::cam::SnCam;
-use crate::layers::reflect_pad;
 use crate::params::{ParamSource, StateWriter};
 use crate::spectral_norm::{Mode, SnConv};
 use crate::KeyError;
@@ -69,10 +68,10 @@ impl<B: Backend> Discriminator<B> {
     pub fn forward(&self, x: Tensor<B, 4>, mode: Mode) -> DiscriminatorOutput<B> {
         let mut h = x;
         for conv in &self.convs {
-            h = leaky_relu(conv.forward(reflect_pad(h, 1), mode), 0.2);
+            h = leaky_relu(conv.forward_reflect(h, 1, mode), 0.2);
         }
         let cam = self.cam.forward(h, mode);
-        let logit = self.conv_out.forward(reflect_pad(cam.features, 1), mode);
+        let logit = self.conv_out.forward_reflect(cam.features, 1, mode);
         DiscriminatorOutput {
             logit,
             cam_logit: cam.cam_logit,

@@ -7,7 +7,7 @@ use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 
 use crate::cam::Cam;
 use crate::config::ModelConfig;
-use crate::layers::{reflect_pad, Conv, Linear};
+use crate::layers::{Conv, Linear};
 use crate::norm::{instance_norm, Iln};
 use crate::params::{ParamSource, StateWriter};
 use crate::resnet_ada_iln_block::ResnetAdaIlnBlock;
@@ -135,9 +135,9 @@ impl<B: Backend> Generator<B> {
     /// Translates `[batch, 3, H, W]` images in [-1, 1]. H and W must be multiples of 4; a full
     /// generator also needs exactly the `img_size` it was built for (its MLP sees every pixel).
     pub fn forward(&self, x: Tensor<B, 4>) -> GeneratorOutput<B> {
-        let mut h = relu(instance_norm(self.conv_in.forward(reflect_pad(x, 3))));
+        let mut h = relu(instance_norm(self.conv_in.forward_reflect(x, 3)));
         for conv in &self.down {
-            h = relu(instance_norm(conv.forward(reflect_pad(h, 1))));
+            h = relu(instance_norm(conv.forward_reflect(h, 1)));
         }
         for block in &self.encoder_blocks {
             h = block.forward(h);
@@ -164,9 +164,9 @@ impl<B: Backend> Generator<B> {
             let [_, _, hh, ww] = h.dims();
             let opts = InterpolateOptions::new(InterpolateMode::Nearest);
             h = interpolate(h, [2 * hh, 2 * ww], opts);
-            h = relu(norm.forward(conv.forward(reflect_pad(h, 1))));
+            h = relu(norm.forward(conv.forward_reflect(h, 1)));
         }
-        let image = self.conv_out.forward(reflect_pad(h, 3)).tanh();
+        let image = self.conv_out.forward_reflect(h, 3).tanh();
         GeneratorOutput {
             image,
             cam_logit: cam.cam_logit,

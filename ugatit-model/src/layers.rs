@@ -3,13 +3,15 @@
 //! Burn's `nn::Conv2d` and `nn::Linear` would do the arithmetic, but building them from an
 //! official state dict needs these thin versions anyway: we own the parameter ids and layouts.
 
+use burn::backend::{Autodiff, Flex};
 use burn::module::Param;
 use burn::prelude::*;
 use burn::tensor::module::conv2d;
 use burn::tensor::ops::{ConvOptions, PadMode};
-use burn::tensor::FloatDType;
+use burn::tensor::{DType, FloatDType};
 
 use crate::init::Init;
+use crate::kernels::{from_backend, into_backend, Fast, KernelBackend, ReflectConvOptions};
 use crate::params::{ParamSource, StateWriter};
 use crate::precision::Precision;
 use crate::KeyError;
@@ -64,6 +66,58 @@ impl<B: Backend> Conv<B> {
             self.stride,
         )
     }
+
+    /// This convolution after `nn.ReflectionPad2d(pad)`: `[batch, in, h, w]` to `[batch, out,
+    /// (h + 2 pad - k) / stride + 1, ...]`.
+    pub fn forward_reflect(&self, x: Tensor<B, 4>, pad: usize) -> Tensor<B, 4> {
+        reflect_conv(
+            x,
+            self.weight.val(),
+            self.bias.as_ref().map(|b| b.val()),
+            self.stride,
+            pad,
+        )
+    }
+}
+
+/// `conv2d(ReflectionPad2d(pad)(x), weight, bias, stride)` with a square `weight` (`[out, in,
+/// k, k]`), as each padded convolution of the official networks.
+///
+/// On Flex and `Autodiff<Flex>` in f32 (tensors and this thread's [`Precision`]) this runs our
+/// fused kernel ([`crate::kernels::reflect_conv`]), which never builds the padded input; on any
+/// other backend or precision burn's pad and [`conv`].
+pub fn reflect_conv<B: Backend>(
+    x: Tensor<B, 4>,
+    weight: Tensor<B, 4>,
+    bias: Option<Tensor<B, 1>>,
+    stride: usize,
+    pad: usize,
+) -> Tensor<B, 4> {
+    let f32s = Precision::current() == Precision::F32
+        && x.dtype() == DType::F32
+        && weight.dtype() == DType::F32
+        && bias.as_ref().is_none_or(|b| b.dtype() == DType::F32);
+    let opts = ReflectConvOptions { stride, pad };
+    match Fast::of::<B>().filter(|_| f32s) {
+        Some(Fast::Flex) => fused::<B, Flex>(x, weight, bias, opts),
+        Some(Fast::AutodiffFlex) => fused::<B, Autodiff<Flex>>(x, weight, bias, opts),
+        None => conv(reflect_pad(x, pad), weight, bias, stride),
+    }
+}
+
+/// [`KernelBackend::reflect_conv2d`] on `K`, which is `B` itself.
+fn fused<B: Backend, K: KernelBackend>(
+    x: Tensor<B, 4>,
+    weight: Tensor<B, 4>,
+    bias: Option<Tensor<B, 1>>,
+    opts: ReflectConvOptions,
+) -> Tensor<B, 4> {
+    from_backend::<K, B, 4>(K::reflect_conv2d(
+        into_backend::<B, K, 4>(x),
+        into_backend::<B, K, 4>(weight),
+        bias.map(into_backend::<B, K, 1>),
+        opts,
+    ))
 }
 
 /// Unpadded convolution with the given weight (used by spectral-normed layers too).

@@ -18,6 +18,7 @@ pub mod config;
 pub mod discriminator;
 pub mod generator;
 pub mod init;
+pub mod kernels;
 mod key_error;
 pub mod layers;
 pub mod loss;

@@ -3,7 +3,7 @@
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
-use crate::layers::{reflect_pad, Conv};
+use crate::layers::Conv;
 use crate::norm::AdaIln;
 use crate::params::{ParamSource, StateWriter};
 use crate::KeyError;
@@ -43,9 +43,9 @@ impl<B: Backend> ResnetAdaIlnBlock<B> {
         gamma: Tensor<B, 2>,
         beta: Tensor<B, 2>,
     ) -> Tensor<B, 4> {
-        let r = self.conv1.forward(reflect_pad(x.clone(), 1));
+        let r = self.conv1.forward_reflect(x.clone(), 1);
         let r = relu(self.norm1.forward(r, gamma.clone(), beta.clone()));
-        let r = self.conv2.forward(reflect_pad(r, 1));
+        let r = self.conv2.forward_reflect(r, 1);
         x + self.norm2.forward(r, gamma, beta)
     }
 }

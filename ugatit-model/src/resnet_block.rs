@@ -3,7 +3,7 @@
 use burn::prelude::*;
 use burn::tensor::activation::relu;
 
-use crate::layers::{reflect_pad, Conv};
+use crate::layers::Conv;
 use crate::norm::instance_norm;
 use crate::params::{ParamSource, StateWriter};
 use crate::KeyError;
@@ -33,8 +33,8 @@ impl<B: Backend> ResnetBlock<B> {
 
     /// `[batch, C, h, w]` in and out.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        let r = relu(instance_norm(self.conv1.forward(reflect_pad(x.clone(), 1))));
-        let r = instance_norm(self.conv2.forward(reflect_pad(r, 1)));
+        let r = relu(instance_norm(self.conv1.forward_reflect(x.clone(), 1)));
+        let r = instance_norm(self.conv2.forward_reflect(r, 1));
         x + r
     }
 }

@@ -5,7 +5,7 @@ use burn::module::{Param, RunningState};
 use burn::prelude::*;
 
 use crate::init::Init;
-use crate::layers::{conv, linear};
+use crate::layers::{linear, reflect_conv};
 use crate::params::{ParamSource, StateWriter};
 use crate::KeyError;
 
@@ -78,7 +78,7 @@ impl<B: Backend> SpectralNorm<B> {
 }
 
 /// A spectral-normed 4x4 convolution of the discriminator (`weight_orig`, `weight_u`,
-/// `weight_v`, optional `bias`), unpadded.
+/// `weight_v`, optional `bias`) on the reflection-padded input.
 #[derive(Module, Debug)]
 pub struct SnConv<B: Backend> {
     /// `[out, in, k, k]`: the raw weight, divided by sigma at every forward.
@@ -116,13 +116,14 @@ impl<B: Backend> SnConv<B> {
         self.sn.save(w);
     }
 
-    /// `[batch, in, h, w]` to `[batch, out, (h - k) / stride + 1, ...]`.
-    pub fn forward(&self, x: Tensor<B, 4>, mode: Mode) -> Tensor<B, 4> {
+    /// `nn.ReflectionPad2d(pad)`, then this convolution: `[batch, in, h, w]` to `[batch, out,
+    /// (h + 2 pad - k) / stride + 1, ...]`.
+    pub fn forward_reflect(&self, x: Tensor<B, 4>, pad: usize, mode: Mode) -> Tensor<B, 4> {
         let w = self.weight_orig.val();
         let [out, inp, kh, kw] = w.dims();
         let sigma = self.sn.sigma(w.clone().reshape([out, inp * kh * kw]), mode);
         let w = w / sigma.reshape([1, 1, 1, 1]);
-        conv(x, w, self.bias.as_ref().map(|b| b.val()), self.stride)
+        reflect_conv(x, w, self.bias.as_ref().map(|b| b.val()), self.stride, pad)
     }
 }
 

@@ -7,15 +7,33 @@ mod iln;
 pub use ada_iln::AdaIln;
 pub use iln::Iln;
 
+use burn::backend::{Autodiff, Flex};
 use burn::prelude::*;
+use burn::tensor::DType;
+
+use crate::kernels::{from_backend, into_backend, Fast, KernelBackend};
 
 /// The epsilon inside every square root, as in the official code.
 pub const EPS: f64 = 1e-5;
 
 /// `nn.InstanceNorm2d(C)` with the official defaults: no affine, biased variance, eps 1e-5.
 ///
-/// `[batch, channels, h, w]` in and out.
+/// `[batch, channels, h, w]` in and out. On Flex and `Autodiff<Flex>` in f32 this runs our
+/// single-pass kernel ([`crate::kernels::norm_stats`]), elsewhere
+/// [`instance_norm_composed`].
 pub fn instance_norm<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
+    fn on<B: Backend, K: KernelBackend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
+        from_backend::<K, B, 4>(K::instance_norm(into_backend::<B, K, 4>(x)))
+    }
+    match Fast::of::<B>().filter(|_| x.dtype() == DType::F32) {
+        Some(Fast::Flex) => on::<B, Flex>(x),
+        Some(Fast::AutodiffFlex) => on::<B, Autodiff<Flex>>(x),
+        None => instance_norm_composed(x),
+    }
+}
+
+/// [`instance_norm`] in burn's tensor ops (any backend; the reference of the kernel tests).
+pub fn instance_norm_composed<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
     let [b, c, h, w] = x.dims();
     let flat = x.reshape([b, c, h * w]);
     let (var, mean) = flat.clone().var_mean_bias(2);
@@ -27,7 +45,26 @@ pub fn instance_norm<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
 ///
 /// Both variances are **unbiased** (`torch.var` in the official `adaILN`/`ILN`), not the
 /// biased ones of `nn.InstanceNorm2d`. `rho` is `[1, C, 1, 1]`; `x` is `[batch, C, h, w]`.
+/// On Flex and `Autodiff<Flex>` in f32 this runs our single-pass kernel
+/// ([`crate::kernels::norm_stats`]), elsewhere [`instance_layer_mix_composed`].
 pub fn instance_layer_mix<B: Backend>(x: Tensor<B, 4>, rho: Tensor<B, 4>) -> Tensor<B, 4> {
+    fn on<B: Backend, K: KernelBackend>(x: Tensor<B, 4>, rho: Tensor<B, 4>) -> Tensor<B, 4> {
+        from_backend::<K, B, 4>(K::instance_layer_mix(
+            into_backend::<B, K, 4>(x),
+            into_backend::<B, K, 4>(rho),
+        ))
+    }
+    let f32s = x.dtype() == DType::F32 && rho.dtype() == DType::F32;
+    match Fast::of::<B>().filter(|_| f32s) {
+        Some(Fast::Flex) => on::<B, Flex>(x, rho),
+        Some(Fast::AutodiffFlex) => on::<B, Autodiff<Flex>>(x, rho),
+        None => instance_layer_mix_composed(x, rho),
+    }
+}
+
+/// [`instance_layer_mix`] in burn's tensor ops (any backend; the reference of the kernel
+/// tests).
+pub fn instance_layer_mix_composed<B: Backend>(x: Tensor<B, 4>, rho: Tensor<B, 4>) -> Tensor<B, 4> {
     let [b, c, h, w] = x.dims();
     let per_channel = x.clone().reshape([b, c, h * w]);
     let (in_var, in_mean) = per_channel.var_mean(2);

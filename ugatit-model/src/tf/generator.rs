@@ -16,7 +16,7 @@ use burn::tensor::ops::{InterpolateMode, InterpolateOptions, PadMode};
 use super::norm::{AffineInstanceNorm, TfAdaIln, TfIln};
 use crate::generator::GeneratorOutput;
 use crate::init::Init;
-use crate::layers::{reflect_pad, Conv};
+use crate::layers::Conv;
 use crate::params::ParamSource;
 use crate::KeyError;
 
@@ -181,17 +181,14 @@ impl<B: Backend> TfGenerator<B> {
 
     /// `[batch, 3, H, W]` in [-1, 1] to the translation, CAM logits and heatmap.
     pub fn forward(&self, x: Tensor<B, 4>) -> GeneratorOutput<B> {
-        let mut h = relu(
-            self.norm_in
-                .forward(self.conv_in.forward(reflect_pad(x, 3))),
-        );
+        let mut h = relu(self.norm_in.forward(self.conv_in.forward_reflect(x, 3)));
         for (conv, norm) in self.down.iter().zip(&self.down_norm) {
             // The official `conv` pads `kernel - stride - pad` = 0 after when that is odd.
             h = relu(norm.forward(conv.forward(h.pad((1, 0, 1, 0), PadMode::Reflect))));
         }
         for b in &self.encoder_blocks {
-            let r = relu(b.norm1.forward(b.conv1.forward(reflect_pad(h.clone(), 1))));
-            h = h + b.norm2.forward(b.conv2.forward(reflect_pad(r, 1)));
+            let r = relu(b.norm1.forward(b.conv1.forward_reflect(h.clone(), 1)));
+            h = h + b.norm2.forward(b.conv2.forward_reflect(r, 1));
         }
         let [bs, c, hh, ww] = h.dims();
         // One dense layer scores both pooled vectors; the maps are reweighted by kernel + bias.
@@ -219,9 +216,9 @@ impl<B: Backend> TfGenerator<B> {
         let beta = self.beta.forward(z);
         let mut h = h;
         for b in &self.decoder_blocks {
-            let r = b.conv1.forward(reflect_pad(h.clone(), 1));
+            let r = b.conv1.forward_reflect(h.clone(), 1);
             let r = relu(b.norm1.forward(r, gamma.clone(), beta.clone()));
-            let r = b.conv2.forward(reflect_pad(r, 1));
+            let r = b.conv2.forward_reflect(r, 1);
             h = h + b.norm2.forward(r, gamma.clone(), beta.clone());
         }
         for (conv, norm) in self.up.iter().zip(&self.up_norm) {
@@ -231,9 +228,9 @@ impl<B: Backend> TfGenerator<B> {
                 [2 * hh, 2 * ww],
                 InterpolateOptions::new(InterpolateMode::Nearest),
             );
-            h = relu(norm.forward(conv.forward(reflect_pad(h, 1))));
+            h = relu(norm.forward(conv.forward_reflect(h, 1)));
         }
-        let image = self.conv_out.forward(reflect_pad(h, 3)).tanh();
+        let image = self.conv_out.forward_reflect(h, 3).tanh();
         GeneratorOutput {
             image,
             cam_logit,
