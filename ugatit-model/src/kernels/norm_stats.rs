@@ -33,7 +33,10 @@ impl Stats {
     fn new(sum: f64, sum_sq: f64, n: usize, ddof: usize) -> Self {
         let n_f = n as f64;
         let mean = sum / n_f;
-        let var = ((sum_sq - sum * mean) / (n - ddof) as f64).max(0.0);
+        // Rounding can leave a constant group's variance a hair below 0; one value's unbiased
+        // variance stays NaN, as torch.var's.
+        let var = (sum_sq - sum * mean) / (n_f - ddof as f64);
+        let var = if var < 0.0 { 0.0 } else { var };
         Self {
             mean: mean as f32,
             rstd: (1.0 / (var + EPS).sqrt()) as f32,

@@ -132,6 +132,17 @@ impl AxisMap {
     }
 }
 
+impl AxisMap {
+    /// The input coordinate of the first unmirrored output `lo` (0 when there is none).
+    fn start(&self, kk: usize, lo: usize, hi: usize, g: &ConvGeometry) -> usize {
+        if lo < hi {
+            lo * g.stride + kk - g.pad
+        } else {
+            0
+        }
+    }
+}
+
 /// The reflection of one convolution, row and column maps.
 struct Plan {
     g: ConvGeometry,
@@ -172,7 +183,7 @@ impl Plan {
                     for kw in 0..k {
                         let map = &self.cols.src[kw * out_w..][..out_w];
                         let (lo, hi) = self.cols.inner[kw];
-                        let start = (lo * g.stride + kw).saturating_sub(g.pad);
+                        let start = self.cols.start(kw, lo, hi, g);
                         let dst = &mut col_c[(kh * k + kw) * n..][..n];
                         for (d, oh) in dst.chunks_exact_mut(out_w).zip(r0..r1) {
                             let src = &plane[self.rows.src[kh * out_h + oh] * g.w..][..g.w];
@@ -208,7 +219,7 @@ impl Plan {
                     for kw in 0..k {
                         let map = &self.cols.src[kw * out_w..][..out_w];
                         let (lo, hi) = self.cols.inner[kw];
-                        let start = (lo * g.stride + kw).saturating_sub(g.pad);
+                        let start = self.cols.start(kw, lo, hi, g);
                         let src = &col_c[(kh * k + kw) * n..][..n];
                         for (s, oh) in src.chunks_exact(out_w).zip(r0..r1) {
                             let row = self.rows.src[kh * out_h + oh] * g.w;
