@@ -46,8 +46,9 @@ const fn case(
 }
 
 /// Scaled-down versions of every padded convolution of the generator and discriminators, with
-/// odd sizes, batch 2, fewer than 4 channels and several im2col tiles.
-const CASES: [Case; 12] = [
+/// odd sizes, batch 2, fewer than 4 channels and several im2col tiles; stride-1 cases with fewer
+/// outputs than inputs take the input gradient by correlation, the others by col2im.
+const CASES: [Case; 13] = [
     // Generator DownBlock.1: reflect pad 3, 7x7, 3 -> ch.
     case([1, 3, 21, 19], [8, 7, 1, 3], false),
     // UpBlock2.11: reflect pad 3, 7x7, ch -> 3; batch 2.
@@ -70,6 +71,7 @@ const CASES: [Case; 12] = [
     // Maps so small that some kernel offsets read only mirrored pixels.
     case([2, 2, 2, 2], [3, 4, 1, 1], true),
     case([1, 3, 2, 3], [2, 3, 2, 1], false),
+    case([2, 4, 2, 3], [2, 3, 1, 1], true),
 ];
 
 fn data<const D: usize>(t: Tensor<Cpu, D>) -> Vec<f32> {
