@@ -1,6 +1,6 @@
 //! Median times of the padded convolutions of a 256x256 U-GAT-IT (ch 64) on the CPU backend,
 //! burn's composed pad + conv2d ("old") against our fused kernel ("new"), forward alone and
-//! forward + backward.
+//! forward + backward; then the same for the norms at the bottleneck (`1x256x64x64`).
 //!
 //! `cargo run --release -p ugatit-model --example kernel_bench -- [--repeat N] [--op NAME]...`
 
@@ -10,6 +10,9 @@ use burn::backend::Autodiff;
 use burn::prelude::*;
 use burn::tensor::Distribution;
 use ugatit_model::layers::{conv, reflect_conv, reflect_pad};
+use ugatit_model::norm::{
+    instance_layer_mix, instance_layer_mix_composed, instance_norm, instance_norm_composed,
+};
 use ugatit_model::Cpu;
 
 type Ad = Autodiff<Cpu>;
@@ -168,5 +171,45 @@ fn main() {
         let (fo, fne) = (fwd(false), fwd(true));
         let (bo, bn) = (fwd_bwd(false), fwd_bwd(true));
         println!("{:<30} {fo:>9.1} {fne:>9.1} {bo:>12.1} {bn:>12.1}", op.0);
+    }
+    let x = Tensor::<Cpu, 4>::random([1, 256, 64, 64], u, &device);
+    let rho = Tensor::<Cpu, 4>::random([1, 256, 1, 1], Distribution::Uniform(0.0, 1.0), &device);
+    type Norm = fn(Tensor<Ad, 4>, Tensor<Ad, 4>) -> Tensor<Ad, 4>;
+    let norms: [(&str, Norm, Norm); 2] = [
+        (
+            "instance_norm 256@64",
+            |x, _| instance_norm(x),
+            |x, _| instance_norm_composed(x),
+        ),
+        (
+            "adaILN mix 256@64",
+            instance_layer_mix,
+            instance_layer_mix_composed,
+        ),
+    ];
+    for (name, new, old) in norms {
+        if !(only.is_empty() || only.iter().any(|o| name.contains(o.as_str()))) {
+            continue;
+        }
+        let fwd = |f: Norm| {
+            median_ms(repeat, || {
+                let _ = f(
+                    Tensor::from_inner(x.clone()),
+                    Tensor::from_inner(rho.clone()),
+                )
+                .into_data();
+            })
+        };
+        let fwd_bwd = |f: Norm| {
+            median_ms(repeat, || {
+                let xa = Tensor::<Ad, 4>::from_inner(x.clone()).require_grad();
+                let ra = Tensor::<Ad, 4>::from_inner(rho.clone()).require_grad();
+                let grads = f(xa.clone(), ra).sum().backward();
+                let _ = xa.grad(&grads).map(|g| g.into_data());
+            })
+        };
+        let (fo, fne) = (fwd(old), fwd(new));
+        let (bo, bn) = (fwd_bwd(old), fwd_bwd(new));
+        println!("{name:<30} {fo:>9.1} {fne:>9.1} {bo:>12.1} {bn:>12.1}");
     }
 }
