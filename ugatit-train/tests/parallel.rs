@@ -3,16 +3,14 @@
 //! batch (weights after one and after two steps, every loss term), from the official
 //! checkpoint of the step-parity fixture (ugatit-store/tests/fixtures/full_96_ch4_r2).
 
-use std::path::PathBuf;
+mod common;
 
 use burn::backend::Autodiff;
 use burn::module::AutodiffModule;
 use burn::prelude::*;
-use ugatit_io::read_rgb;
 use ugatit_model::{Cpu, ModelConfig, StateDict};
 use ugatit_store::load_model;
 use ugatit_train::config::TrainConfig;
-use ugatit_train::data::push_planar;
 use ugatit_train::parallel::DataParallel;
 use ugatit_train::schedule::lr_at;
 use ugatit_train::step::{TrainState, LOSS_NAMES};
@@ -28,24 +26,12 @@ const LOSS_TOL: f64 = 1e-6;
 /// 1.8e-3 after two, the largest single difference 1.9 lr.
 const UPDATE_TOL: f64 = 1e-2;
 
-fn case() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ugatit-store/tests/fixtures/full_96_ch4_r2")
-}
-
-fn image(path: &str) -> Tensor<B, 4> {
-    let img = read_rgb(&case().join(path), u64::MAX).unwrap();
-    let mut v = Vec::new();
-    push_planar(&img, &mut v);
-    let s = img.width() as usize;
-    Tensor::from_data(
-        burn::tensor::TensorData::new(v, [1, 3, s, s]),
+fn state() -> (TrainState<B>, TrainConfig, ModelConfig) {
+    let (model, loaded) = load_model::<B>(
+        &common::parity_case().join("official.pt"),
         &Default::default(),
     )
-}
-
-fn state() -> (TrainState<B>, TrainConfig, ModelConfig) {
-    let (model, loaded) =
-        load_model::<B>(&case().join("official.pt"), &Default::default()).unwrap();
+    .unwrap();
     let cfg = TrainConfig {
         iterations: 4,
         batch_size: 2,
@@ -92,7 +78,10 @@ fn vector_difference(got: &StateDict, want: &StateDict) -> f32 {
 
 #[test]
 fn two_replicas_make_the_update_of_one_state_with_the_whole_batch() {
-    let (a1, b1) = (image("data/trainA/a.png"), image("data/trainB/b.png"));
+    let (a1, b1) = (
+        common::parity_image::<B>("data/trainA/a.png", &Default::default()),
+        common::parity_image::<B>("data/trainB/b.png", &Default::default()),
+    );
     // Two different images a domain: each replica sees one.
     let a = Tensor::cat(vec![a1.clone(), b1.clone().flip([3])], 0);
     let b = Tensor::cat(vec![b1, a1.flip([2])], 0);

@@ -3,16 +3,13 @@
 //! the float16 loss scaler skipping an update whose gradients are not finite. Translations in
 //! half precision are tested in ugatit-infer/tests/inference.rs.
 
-use std::path::PathBuf;
+mod common;
 
 use burn::backend::Autodiff;
 use burn::module::AutodiffModule;
-use burn::prelude::*;
-use ugatit_io::read_rgb;
 use ugatit_model::{Cpu, Precision, StateDict};
 use ugatit_store::load_model;
 use ugatit_train::config::TrainConfig;
-use ugatit_train::data::push_planar;
 use ugatit_train::loss_scale::LossScaler;
 use ugatit_train::schedule::lr_at;
 use ugatit_train::step::{StepLosses, TrainState, LOSS_NAMES};
@@ -25,23 +22,12 @@ const FITTING_SCALE: f32 = 4.0;
 /// How far float16 loss terms may be from float32's over two steps, relative.
 const F16_TOL: f64 = 2e-2;
 
-fn case() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ugatit-store/tests/fixtures/full_96_ch4_r2")
-}
-
-fn image(path: &str) -> Tensor<B, 4> {
-    let img = read_rgb(&case().join(path), u64::MAX).unwrap();
-    let mut v = Vec::new();
-    push_planar(&img, &mut v);
-    let s = img.width() as usize;
-    Tensor::from_data(
-        burn::tensor::TensorData::new(v, [1, 3, s, s]),
+fn state(precision: Precision) -> (TrainState<B>, TrainConfig) {
+    let (model, _) = load_model::<B>(
+        &common::parity_case().join("official.pt"),
         &Default::default(),
     )
-}
-
-fn state(precision: Precision) -> (TrainState<B>, TrainConfig) {
-    let (model, _) = load_model::<B>(&case().join("official.pt"), &Default::default()).unwrap();
+    .unwrap();
     let cfg = TrainConfig {
         iterations: 4,
         augment: false,
@@ -57,7 +43,10 @@ fn steps(precision: Precision, n: u64, scale: Option<f32>) -> (Vec<StepLosses>, 
     if let Some(scale) = scale {
         s.scaler = Some(LossScaler::new(scale, 2000));
     }
-    let (a, b) = (image("data/trainA/a.png"), image("data/trainB/b.png"));
+    let (a, b) = (
+        common::parity_image::<B>("data/trainA/a.png", &Default::default()),
+        common::parity_image::<B>("data/trainB/b.png", &Default::default()),
+    );
     let losses = (1..=n)
         .map(|step| s.step(a.clone(), b.clone(), lr_at(step, &cfg)))
         .collect();
@@ -113,7 +102,10 @@ fn float16_steps_at_a_fitting_scale_stay_near_float32() {
 #[test]
 fn float16_from_the_initial_scale_halves_until_both_updates_fit() {
     let (mut s, cfg) = state(Precision::F16);
-    let (a, b) = (image("data/trainA/a.png"), image("data/trainB/b.png"));
+    let (a, b) = (
+        common::parity_image::<B>("data/trainA/a.png", &Default::default()),
+        common::parity_image::<B>("data/trainB/b.png", &Default::default()),
+    );
     let mut skipped = 0;
     loop {
         let scale = s.scaler.map(|sc| sc.scale()).unwrap();
@@ -146,7 +138,10 @@ fn parameters_stay_float32_in_bfloat16() {
 fn a_non_finite_gradient_skips_the_update_and_halves_the_scale() {
     let (mut s, cfg) = state(Precision::F16);
     s.scaler = Some(LossScaler::new(2.0 * FITTING_SCALE, 2000));
-    let (a, b) = (image("data/trainA/a.png"), image("data/trainB/b.png"));
+    let (a, b) = (
+        common::parity_image::<B>("data/trainA/a.png", &Default::default()),
+        common::parity_image::<B>("data/trainB/b.png", &Default::default()),
+    );
     let before = s.model().valid().to_state_dict();
     let t = s.translate(&a, &b);
     let d = s.discriminator_losses(&a, &b, &t);

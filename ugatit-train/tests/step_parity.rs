@@ -6,26 +6,16 @@
 //! On the CPU by default; `UGATIT_TEST_DEVICE=cuda` (or `cuda:N`, in a `--features cuda`
 //! build) runs the same steps on a GPU, as `scripts/gpu-check.sh` does.
 
-use std::path::PathBuf;
+mod common;
 
 use burn::module::AutodiffModule;
-use burn::prelude::*;
 use burn::tensor::backend::AutodiffBackend;
 use ugatit_io::device::{run_autodiff_on, AutodiffWork};
-use ugatit_io::{read_rgb, DeviceChoice};
+use ugatit_io::DeviceChoice;
 use ugatit_store::load_model;
 use ugatit_train::config::TrainConfig;
-use ugatit_train::data::push_planar;
 use ugatit_train::schedule::lr_at;
 use ugatit_train::step::{TrainState, LOSS_NAMES};
-
-/// The crate's folder: cargo's at run time, so a test binary built here and carried to a GPU
-/// machine finds the fixtures in that machine's checkout; else the one it was built in.
-fn case() -> PathBuf {
-    std::env::var_os("CARGO_MANIFEST_DIR")
-        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
-        .join("../ugatit-store/tests/fixtures/full_96_ch4_r2")
-}
 
 /// `UGATIT_TEST_DEVICE` (cpu, cuda or cuda:N), else the CPU.
 fn test_device() -> DeviceChoice {
@@ -33,14 +23,6 @@ fn test_device() -> DeviceChoice {
         d.parse()
             .unwrap_or_else(|e| panic!("UGATIT_TEST_DEVICE: {e}"))
     })
-}
-
-fn image<B: Backend>(path: &str, device: &B::Device) -> Tensor<B, 4> {
-    let img = read_rgb(&case().join(path), u64::MAX).unwrap();
-    let mut v = Vec::new();
-    push_planar(&img, &mut v);
-    let s = img.width() as usize;
-    Tensor::from_data(burn::tensor::TensorData::new(v, [1, 3, s, s]), device)
 }
 
 /// Relative tolerance of every loss term at `step`, as the README states. Over steps 1 and 2
@@ -72,9 +54,11 @@ impl AutodiffWork for FourSteps {
 }
 
 fn four_steps<B: AutodiffBackend>(device: &B::Device) {
-    let info: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(case().join("case.json")).unwrap()).unwrap();
-    let (model, _) = load_model::<B>(&case().join("official.pt"), device).unwrap();
+    let info: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(common::parity_case().join("case.json")).unwrap(),
+    )
+    .unwrap();
+    let (model, _) = load_model::<B>(&common::parity_case().join("official.pt"), device).unwrap();
     let cfg = TrainConfig {
         iterations: 4,
         augment: false,
@@ -82,8 +66,8 @@ fn four_steps<B: AutodiffBackend>(device: &B::Device) {
     };
     let mut state = TrainState::new(model, &cfg);
     let (a, b) = (
-        image::<B>("data/trainA/a.png", device),
-        image::<B>("data/trainB/b.png", device),
+        common::parity_image::<B>("data/trainA/a.png", device),
+        common::parity_image::<B>("data/trainB/b.png", device),
     );
     for want in info["losses"].as_array().unwrap() {
         let step = want["step"].as_u64().unwrap();
@@ -105,7 +89,7 @@ fn four_steps<B: AutodiffBackend>(device: &B::Device) {
     let out = state.gens.a2b.valid().forward(a.inner()).image;
     let (w, h, rgb) = ugatit_io::pixels::planar_to_rgb8(out, 0);
     let got = image::RgbImage::from_raw(w, h, rgb).unwrap();
-    let want = image::open(case().join("expect_trained_a2b.png"))
+    let want = image::open(common::parity_case().join("expect_trained_a2b.png"))
         .unwrap()
         .to_rgb8();
     let d = got

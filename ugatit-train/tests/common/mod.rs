@@ -11,6 +11,27 @@ use std::time::{Duration, Instant};
 
 use ugatit_store::checkpoint::RunDir;
 
+/// The reference's four-step training case (ugatit-store/tests/fixtures/full_96_ch4_r2), found
+/// through cargo's crate folder at run time, so a test binary built here and carried to a GPU
+/// machine finds the fixtures in that machine's checkout; else through the one it was built in.
+pub fn parity_case() -> PathBuf {
+    std::env::var_os("CARGO_MANIFEST_DIR")
+        .map_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")), PathBuf::from)
+        .join("../ugatit-store/tests/fixtures/full_96_ch4_r2")
+}
+
+/// One of the case's images as a `[1, 3, S, S]` batch in [-1, 1].
+pub fn parity_image<B: burn::prelude::Backend>(
+    path: &str,
+    device: &B::Device,
+) -> burn::prelude::Tensor<B, 4> {
+    let img = ugatit_io::read_rgb(&parity_case().join(path), u64::MAX).unwrap();
+    let mut v = Vec::new();
+    ugatit_train::data::push_planar(&img, &mut v);
+    let s = img.width() as usize;
+    burn::prelude::Tensor::from_data(burn::tensor::TensorData::new(v, [1, 3, s, s]), device)
+}
+
 pub fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../ugatit-store/tests/fixtures")
 }
