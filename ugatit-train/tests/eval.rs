@@ -1,8 +1,14 @@
 //! Evaluation against Python references: the FID Inception's features against pytorch-fid's own
-//! (random weights made and loaded by pytorch-fid's code, `fixtures/eval/
-//! make_inception_reference.py`, run here and cached under target/), KID and FID against NumPy
+//! (`fixtures/eval/inception_features.json`: pytorch-fid's network with weights from a formula,
+//! made again here and written as a `torch.save` file, so no torch is needed at test time; see
+//! `fixtures/eval/README.md`), KID and FID against NumPy
 //! implementations of the published formulas (`fixtures/eval/scores.json`), and the `eval`
 //! command end to end.
+
+#[path = "eval/formula_inception.rs"]
+mod formula_inception;
+#[path = "eval/torch_file.rs"]
+mod torch_file;
 
 use std::collections::hash_map::DefaultHasher;
 use std::hash::{Hash, Hasher};
@@ -23,31 +29,36 @@ fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/eval")
 }
 
-/// The random-weight Inception, its images and pytorch-fid's features of them: made once per
-/// version of the script (about 30 s and 96 MB) under target/, shared by the tests.
+/// The formula-weight Inception as a `torch.save` file and the test images beside it: made once
+/// per version of the fixtures (about 2 s and 96 MB) under target/, shared by the tests. Only
+/// the images need Python (scikit-image's photos); the features to match are committed.
 fn inception_reference() -> &'static Path {
     static DIR: OnceLock<PathBuf> = OnceLock::new();
     DIR.get_or_init(|| {
-        let script = fixtures().join("make_inception_reference.py");
+        let images = fixtures().join("make_inception_images.py");
+        let keys = fixtures().join("inception_keys.json");
         let mut h = DefaultHasher::new();
-        std::fs::read(&script).unwrap().hash(&mut h);
+        for file in [&images, &keys] {
+            std::fs::read(file).unwrap().hash(&mut h);
+        }
         let base = Path::new(env!("CARGO_TARGET_TMPDIR"));
         let dir = base.join(format!("eval-inception-{:016x}", h.finish()));
-        if dir.join("features.json").is_file() {
+        if dir.join("inception.pth").is_file() {
             return dir;
         }
         let staging = tempfile::tempdir_in(base).unwrap();
         let out = Command::new("python3")
-            .arg(&script)
+            .arg(&images)
             .arg(staging.path())
             .output()
             .expect("python3 runs");
         assert!(
             out.status.success(),
-            "{} failed (scripts/test.sh installs torchvision and pytorch-fid):\n{}",
-            script.display(),
+            "{} failed (scripts/test.sh installs scikit-image and Pillow):\n{}",
+            images.display(),
             String::from_utf8_lossy(&out.stderr)
         );
+        formula_inception::write(&json(&keys), &staging.path().join("inception.pth"));
         let _ = std::fs::rename(staging.keep(), &dir);
         dir
     })
@@ -70,7 +81,7 @@ fn inception_features_match_pytorch_fid() {
     let dir = inception_reference();
     let device = Default::default();
     let net = FidInception::<Cpu>::load(&dir.join("inception.pth"), &device).unwrap();
-    let reference = json(&dir.join("features.json"));
+    let reference = json(&fixtures().join("inception_features.json"));
     let mut worst: f32 = 0.0;
     for item in reference["images"].as_array().unwrap() {
         let file = item["file"].as_str().unwrap();
