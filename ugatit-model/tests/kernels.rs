@@ -47,8 +47,9 @@ const fn case(
 
 /// Scaled-down versions of every padded convolution of the generator and discriminators, with
 /// odd sizes, batch 2, fewer than 4 channels and several im2col tiles; stride-1 cases with fewer
-/// outputs than inputs take the input gradient by correlation, the others by col2im.
-const CASES: [Case; 13] = [
+/// outputs than inputs take the input gradient by correlation, the others by col2im; 3x3
+/// stride-1 pad-1 cases run Winograd F(2x2, 3x3).
+const CASES: [Case; 16] = [
     // Generator DownBlock.1: reflect pad 3, 7x7, 3 -> ch.
     case([1, 3, 21, 19], [8, 7, 1, 3], false),
     // UpBlock2.11: reflect pad 3, 7x7, ch -> 3; batch 2.
@@ -72,6 +73,11 @@ const CASES: [Case; 13] = [
     case([2, 2, 2, 2], [3, 4, 1, 1], true),
     case([1, 3, 2, 3], [2, 3, 2, 1], false),
     case([2, 4, 2, 3], [2, 3, 1, 1], true),
+    // Winograd F(2x2, 3x3): odd height and width (a dropped tile row and column), several
+    // blocks of tiles a sample, more outputs than inputs and fewer.
+    case([2, 5, 9, 7], [6, 3, 1, 1], true),
+    case([2, 256, 34, 33], [64, 3, 1, 1], false),
+    case([1, 96, 23, 30], [160, 3, 1, 1], true),
 ];
 
 fn data<const D: usize>(t: Tensor<Cpu, D>) -> Vec<f32> {

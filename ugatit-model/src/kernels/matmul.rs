@@ -25,11 +25,31 @@ fn fits(len: usize, rows: usize, cols: usize, rs: usize, cs: usize) -> bool {
     rows == 0 || cols == 0 || (rows - 1) * rs + (cols - 1) * cs < len
 }
 
-/// `dst = lhs x rhs`, or `dst += lhs x rhs` when `accumulate`.
+/// `dst = lhs x rhs`, or `dst += lhs x rhs` when `accumulate`, on all of rayon's threads.
 ///
 /// # Panics
 /// If the shapes do not chain or a view reaches outside its slice.
 pub(crate) fn matmul(dst: MatMut<'_>, lhs: MatRef<'_>, rhs: MatRef<'_>, accumulate: bool) {
+    product(dst, lhs, rhs, accumulate, gemm::Parallelism::Rayon(0));
+}
+
+/// [`matmul`] on the calling thread: for many independent products run side by side.
+pub(crate) fn matmul_on_one_thread(
+    dst: MatMut<'_>,
+    lhs: MatRef<'_>,
+    rhs: MatRef<'_>,
+    accumulate: bool,
+) {
+    product(dst, lhs, rhs, accumulate, gemm::Parallelism::None);
+}
+
+fn product(
+    dst: MatMut<'_>,
+    lhs: MatRef<'_>,
+    rhs: MatRef<'_>,
+    accumulate: bool,
+    parallelism: gemm::Parallelism,
+) {
     assert!(
         lhs.rows == dst.rows && rhs.cols == dst.cols && lhs.cols == rhs.rows,
         "matmul: [{}, {}] x [{}, {}] into [{}, {}]",
@@ -81,7 +101,7 @@ pub(crate) fn matmul(dst: MatMut<'_>, lhs: MatRef<'_>, rhs: MatRef<'_>, accumula
             false,
             false,
             false,
-            gemm::Parallelism::Rayon(0),
+            parallelism,
         );
     }
 }

@@ -21,6 +21,7 @@
 mod matmul;
 pub mod norm_stats;
 pub mod reflect_conv;
+pub mod winograd;
 
 use core::any::{Any, TypeId};
 

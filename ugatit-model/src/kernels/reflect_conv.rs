@@ -21,6 +21,7 @@ use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
 use super::matmul::{matmul, MatMut, MatRef};
+use super::winograd;
 
 /// Stride and reflection padding (on all four sides) of a square convolution.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -96,7 +97,7 @@ const TILE_ELEMS: usize = 1 << 20;
 
 /// `nn.ReflectionPad2d`'s source of padded coordinate `i` (from `-pad`): mirrored about the
 /// edge pixel, which is not repeated.
-fn reflect(i: isize, n: usize) -> usize {
+pub(super) fn reflect(i: isize, n: usize) -> usize {
     let n = n as isize;
     let r = if i < 0 {
         -i
@@ -267,7 +268,11 @@ impl Plan {
 
 /// The forward pass on f32 slices in PyTorch layouts: `x` `[batch, c_in, h, w]`, `weight`
 /// `[c_out, c_in, k, k]`, `bias` `[c_out]`; returns `[batch, c_out, out_h, out_w]`.
+/// The 3x3 stride-1 convolutions go to [`winograd`](super::winograd).
 pub fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: ConvGeometry) -> Vec<f32> {
+    if winograd::applies(&g) {
+        return winograd::forward(x, weight, bias, g);
+    }
     forward_planned(&Plan::new(g, Padding::Reflect), x, weight, bias)
 }
 
@@ -317,13 +322,17 @@ fn forward_planned(plan: &Plan, x: &[f32], weight: &[f32], bias: Option<&[f32]>)
 }
 
 /// The input and weight gradients (each only when asked for) from the output gradient `dy`.
-/// `x` is needed only for the weight gradient, `weight` only for the input gradient.
+/// `x` is needed only for the weight gradient, `weight` only for the input gradient. The 3x3
+/// stride-1 convolutions go to [`winograd`](super::winograd).
 pub fn backward(
     x: Option<&[f32]>,
     weight: Option<&[f32]>,
     dy: &[f32],
     g: ConvGeometry,
 ) -> (Option<Vec<f32>>, Option<Vec<f32>>) {
+    if winograd::applies(&g) {
+        return winograd::backward(x, weight, dy, g);
+    }
     let plan = Plan::new(g, Padding::Reflect);
     let (kdim, out_hw, out_w) = (g.col_rows(), g.out_h() * g.out_w(), g.out_w());
     let in_len = g.c_in * g.h * g.w;
