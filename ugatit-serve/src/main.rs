@@ -18,6 +18,10 @@ use ugatit_serve::model::{Model, ModelSpec};
 use ugatit_serve::server::Server;
 use ugatit_serve::worker::{Worker, WorkerConfig};
 
+/// Large tensors on transparent huge pages: far fewer page faults (ugatit-io's `huge_pages`).
+#[global_allocator]
+static ALLOC: ugatit_io::huge_pages::HugePageAlloc = ugatit_io::huge_pages::HugePageAlloc;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Role {
     /// API, page and worker in one process.

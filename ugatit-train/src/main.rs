@@ -25,6 +25,10 @@ use ugatit_train::eval::{self, EvalOptions, KidOptions};
 use ugatit_train::mirror::Mirror;
 use ugatit_train::run::{self, Start};
 
+/// Large tensors on transparent huge pages: far fewer page faults (ugatit-io's `huge_pages`).
+#[global_allocator]
+static ALLOC: ugatit_io::huge_pages::HugePageAlloc = ugatit_io::huge_pages::HugePageAlloc;
+
 mod inspect;
 
 #[derive(Parser)]
