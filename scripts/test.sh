@@ -75,13 +75,15 @@ if cargo tree -p ugatit-model -e normal --locked | grep -E "tokio|object_store|s
     exit 1
 fi
 
+# Lints and GPU checks use the release profile, as the tests do, so the build scripts (SQLite,
+# aws-lc, zstd compile C) and the proc-macros are built once for all three, not twice.
 step "cargo clippy (all targets, warnings are errors)"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --release --workspace --all-targets --locked -- -D warnings
 
 # One pass for both GPU builds (multi-gpu implies cuda): two passes cost a cold run ~3 minutes
 # more, each resolving and checking the GPU dependencies again.
 step "cargo check with the CUDA backend and data-parallel training over several GPUs"
-cargo check -p ugatit-train -p ugatit-infer -p ugatit-serve --all-targets --locked \
+cargo check --release -p ugatit-train -p ugatit-infer -p ugatit-serve --all-targets --locked \
     --features ugatit-train/multi-gpu,ugatit-infer/cuda,ugatit-serve/cuda
 
 step "cargo test --release"
