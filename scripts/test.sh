@@ -60,7 +60,8 @@ if ! python3 -c "import aiosmtpd" 2>/dev/null; then
     python3 -m pip install --quiet --disable-pip-version-check aiosmtpd
 fi
 
-# CI executes the notebook top to bottom (smoke config, CPU) with the binaries the tests built.
+# CI executes the notebook top to bottom (smoke config, CPU) with the binaries the tests built
+# (UGATIT_PREBUILT=1: its own `cargo build -p ...` would resolve other features and recompile).
 if ! python3 -c "import nbconvert, nbclient, ipykernel, matplotlib" 2>/dev/null; then
     step "pip install nbconvert ipykernel matplotlib"
     python3 -m pip install --quiet --disable-pip-version-check nbconvert nbclient ipykernel matplotlib
@@ -90,5 +91,5 @@ step "cargo test --release"
 cargo test --workspace --release --locked
 
 step "notebooks/selfie2anime.ipynb, executed"
-python3 -m jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=1200 \
+UGATIT_PREBUILT=1 python3 -m jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=1200 \
     --output-dir target/notebooks notebooks/selfie2anime.ipynb
