@@ -67,6 +67,9 @@ enum Command {
         repeat: usize,
         #[arg(long)]
         device: Option<DeviceChoice>,
+        /// f32, bf16 or f16, as `translate --precision`.
+        #[arg(long, default_value = "f32")]
+        precision: Precision,
     },
 }
 
@@ -151,6 +154,7 @@ fn main() -> ExitCode {
             size,
             repeat,
             device,
+            precision,
         } => DeviceChoice::resolve(device)
             .map_err(Into::into)
             .and_then(|device| {
@@ -163,6 +167,7 @@ fn main() -> ExitCode {
                         size,
                         repeat: repeat.max(1),
                         device_name: device,
+                        precision,
                     },
                 )
             }),
@@ -186,6 +191,7 @@ enum Work<'a> {
         size: Option<usize>,
         repeat: usize,
         device_name: DeviceChoice,
+        precision: Precision,
     },
 }
 
@@ -201,7 +207,15 @@ impl DeviceWork for Work<'_> {
                 size,
                 repeat,
                 device_name,
-            } => bench::<B>(model, direction, batch, size, repeat, device_name, device),
+                precision,
+            } => bench::<B>(
+                model,
+                direction,
+                (batch, size, repeat),
+                precision,
+                device_name,
+                device,
+            ),
         }
     }
 }
@@ -333,6 +347,7 @@ struct BenchReport {
     model: String,
     direction: String,
     device: String,
+    precision: String,
     light: bool,
     size: usize,
     ch: usize,
@@ -348,13 +363,12 @@ struct BenchReport {
 fn bench<B: Backend>(
     model: &Path,
     direction: Direction,
-    batch: usize,
-    size: Option<usize>,
-    repeat: usize,
+    (batch, size, repeat): (usize, Option<usize>, usize),
+    precision: Precision,
     device_name: DeviceChoice,
     device: &B::Device,
 ) -> Result<ExitCode> {
-    let t = Translator::<B>::load(model, direction, size, device)?;
+    let t = Translator::<B>::load(model, direction, size, device)?.with_precision(precision);
     let s = t.size();
     let x = Tensor::<B, 4>::random(
         [batch, 3, s, s],
@@ -370,6 +384,7 @@ fn bench<B: Backend>(
         model: model.display().to_string(),
         direction: direction.to_string(),
         device: device_name.to_string(),
+        precision: precision.to_string(),
         light: c.light,
         size: s,
         ch: c.ch,

@@ -342,5 +342,31 @@ fn bench_prints_one_json_line_whatever_the_model_path_holds() {
     assert_eq!(report["model"], model.display().to_string());
     assert_eq!(report["size"], 32);
     assert_eq!(report["batch"], 1);
+    assert_eq!(report["precision"], "f32");
     assert!(report["median_s"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn bench_runs_in_the_precision_asked_for_and_refuses_others() {
+    let model = fixture("light_128_ch8_r3/official.pt");
+    let bench = |precision: &str| {
+        Command::cargo_bin("ugatit-infer")
+            .unwrap()
+            .args(["bench", "--device", "cpu", "--repeat", "1", "--size", "32"])
+            .args(["--precision", precision, "--model"])
+            .arg(&model)
+            .output()
+            .unwrap()
+    };
+    let out = bench("bf16");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(report["precision"], "bf16");
+    let out = bench("f8");
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("f8"));
 }
