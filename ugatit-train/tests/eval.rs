@@ -29,6 +29,25 @@ fn fixtures() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/eval")
 }
 
+/// The official-format light 128 / ch 8 / 3 res checkpoint of the storage crate's fixtures.
+fn official_light() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../ugatit-store/tests/fixtures/light_128_ch8_r3/official.pt")
+}
+
+/// Runs `ugatit-train` with `args`, asserts it succeeded (showing its stderr if not) and
+/// returns its stdout.
+fn train_cli_ok(args: impl FnOnce(&mut Command) -> &mut Command) -> Vec<u8> {
+    let mut cmd = Command::cargo_bin("ugatit-train").unwrap();
+    let out = args(&mut cmd).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out.stdout
+}
+
 /// The formula-weight Inception as a `torch.save` file and the test images beside it: made once
 /// per version of the fixtures (about 2 s and 96 MB) under target/, shared by the tests. Only
 /// the images need Python (scikit-image's photos); the features to match are committed.
@@ -128,8 +147,7 @@ fn a_batch_gives_each_images_own_features() {
 #[test]
 fn weights_files_that_are_not_pytorch_fids_are_refused_naming_the_file() {
     let device = Default::default();
-    let official = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../ugatit-store/tests/fixtures/light_128_ch8_r3/official.pt");
+    let official = official_light();
     let e = FidInception::<Cpu>::load(&official, &device)
         .unwrap_err()
         .to_string();
@@ -259,12 +277,10 @@ fn eval_reports_kid_fid_and_the_l1_losses() {
     let reference = inception_reference();
     let data = tempfile::tempdir().unwrap();
     ugatit_train::toy_data::write(data.path(), 32, 5).unwrap();
-    let model = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../ugatit-store/tests/fixtures/light_128_ch8_r3/official.pt");
+    let model = official_light();
     let run = |extra: &[&str]| {
-        let out = Command::cargo_bin("ugatit-train")
-            .unwrap()
-            .args([
+        let out = train_cli_ok(|c| {
+            c.args([
                 "eval",
                 "--direction",
                 "a2b",
@@ -279,14 +295,8 @@ fn eval_reports_kid_fid_and_the_l1_losses() {
             .arg("--data")
             .arg(data.path())
             .args(extra)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+        });
+        serde_json::from_slice::<Value>(&out).unwrap()
     };
     let features = reference.join("inception.pth");
     let report = run(&["--features", features.to_str().unwrap()]);
@@ -321,8 +331,7 @@ fn eval_reports_kid_fid_and_the_l1_losses() {
 fn eval_names_a_missing_test_folder() {
     let data = tempfile::tempdir().unwrap();
     std::fs::create_dir(data.path().join("testA")).unwrap();
-    let model = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../ugatit-store/tests/fixtures/light_128_ch8_r3/official.pt");
+    let model = official_light();
     let out = Command::cargo_bin("ugatit-train")
         .unwrap()
         .args(["eval", "--direction", "a2b", "--model"])
@@ -359,19 +368,12 @@ fn training_logs_kid_and_fid_every_eval_every_steps() {
     )
     .unwrap();
     let run = dir.path().join("run");
-    let out = Command::cargo_bin("ugatit-train")
-        .unwrap()
-        .args(["train", "--config"])
-        .arg(&config)
-        .arg("--run-dir")
-        .arg(&run)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    train_cli_ok(|c| {
+        c.args(["train", "--config"])
+            .arg(&config)
+            .arg("--run-dir")
+            .arg(&run)
+    });
     let metrics = std::fs::read_to_string(run.join("metrics.jsonl")).unwrap();
     let evals: Vec<Value> = metrics
         .lines()
@@ -397,8 +399,7 @@ fn an_exported_generator_has_no_cycle_but_the_same_identity() {
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     ugatit_train::toy_data::write(&data, 32, 7).unwrap();
-    let model = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../ugatit-store/tests/fixtures/light_128_ch8_r3/official.pt");
+    let model = official_light();
     let exported = dir.path().join("a2b.safetensors");
     ugatit_store::export::export_generator(
         &model,
@@ -409,9 +410,8 @@ fn an_exported_generator_has_no_cycle_but_the_same_identity() {
     )
     .unwrap();
     let eval = |model: &Path| {
-        let out = Command::cargo_bin("ugatit-train")
-            .unwrap()
-            .args([
+        let out = train_cli_ok(|c| {
+            c.args([
                 "eval",
                 "--direction",
                 "a2b",
@@ -423,14 +423,8 @@ fn an_exported_generator_has_no_cycle_but_the_same_identity() {
             .arg(model)
             .arg("--data")
             .arg(&data)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        serde_json::from_slice::<Value>(&out.stdout).unwrap()
+        });
+        serde_json::from_slice::<Value>(&out).unwrap()
     };
     let (whole, one) = (eval(&model), eval(&exported));
     assert!(whole["cycle_l1"].as_f64().is_some());

@@ -9,7 +9,6 @@ use burn::backend::Autodiff;
 use burn::module::AutodiffModule;
 use burn::prelude::*;
 use ugatit_model::{Cpu, ModelConfig, StateDict};
-use ugatit_store::load_model;
 use ugatit_train::config::TrainConfig;
 use ugatit_train::parallel::DataParallel;
 use ugatit_train::schedule::lr_at;
@@ -27,11 +26,7 @@ const LOSS_TOL: f64 = 1e-6;
 const UPDATE_TOL: f64 = 1e-2;
 
 fn state() -> (TrainState<B>, TrainConfig, ModelConfig) {
-    let (model, loaded) = load_model::<B>(
-        &common::parity_case().join("official.pt"),
-        &Default::default(),
-    )
-    .unwrap();
+    let (model, loaded) = common::parity_model::<B>(&Default::default());
     let cfg = TrainConfig {
         iterations: 4,
         batch_size: 2,

@@ -8,7 +8,6 @@ mod common;
 use burn::backend::Autodiff;
 use burn::module::AutodiffModule;
 use ugatit_model::{Cpu, Precision, StateDict};
-use ugatit_store::load_model;
 use ugatit_train::config::TrainConfig;
 use ugatit_train::loss_scale::LossScaler;
 use ugatit_train::schedule::lr_at;
@@ -23,11 +22,7 @@ const FITTING_SCALE: f32 = 4.0;
 const F16_TOL: f64 = 2e-2;
 
 fn state(precision: Precision) -> (TrainState<B>, TrainConfig) {
-    let (model, _) = load_model::<B>(
-        &common::parity_case().join("official.pt"),
-        &Default::default(),
-    )
-    .unwrap();
+    let (model, _) = common::parity_model::<B>(&Default::default());
     let cfg = TrainConfig {
         iterations: 4,
         augment: false,

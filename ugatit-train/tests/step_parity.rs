@@ -12,7 +12,6 @@ use burn::module::AutodiffModule;
 use burn::tensor::backend::AutodiffBackend;
 use ugatit_io::device::{run_autodiff_on, AutodiffWork};
 use ugatit_io::DeviceChoice;
-use ugatit_store::load_model;
 use ugatit_train::config::TrainConfig;
 use ugatit_train::schedule::lr_at;
 use ugatit_train::step::{TrainState, LOSS_NAMES};
@@ -58,7 +57,7 @@ fn four_steps<B: AutodiffBackend>(device: &B::Device) {
         &std::fs::read_to_string(common::parity_case().join("case.json")).unwrap(),
     )
     .unwrap();
-    let (model, _) = load_model::<B>(&common::parity_case().join("official.pt"), device).unwrap();
+    let (model, _) = common::parity_model::<B>(device);
     let cfg = TrainConfig {
         iterations: 4,
         augment: false,

@@ -20,6 +20,14 @@ pub fn parity_case() -> PathBuf {
         .join("../ugatit-store/tests/fixtures/full_96_ch4_r2")
 }
 
+/// The case's six networks (`official.pt`, the reference's initial weights) and what the file
+/// held.
+pub fn parity_model<B: burn::prelude::Backend>(
+    device: &B::Device,
+) -> (ugatit_model::Ugatit<B>, ugatit_store::LoadedTensors) {
+    ugatit_store::load_model::<B>(&parity_case().join("official.pt"), device).unwrap()
+}
+
 /// One of the case's images as a `[1, 3, S, S]` batch in [-1, 1].
 pub fn parity_image<B: burn::prelude::Backend>(
     path: &str,
