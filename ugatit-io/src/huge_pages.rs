@@ -51,7 +51,8 @@ unsafe impl GlobalAlloc for HugePageAlloc {
     }
 
     unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
-        // Large zeroed blocks come from fresh mmap pages, already zero and not yet touched.
+        // Large zeroed blocks usually come from fresh mmap pages, zero and not yet touched, so
+        // the advice still comes before their first fault.
         let ptr = unsafe { System.alloc_zeroed(layout) };
         Self::advise(ptr, layout.size());
         ptr

@@ -85,6 +85,14 @@ fn zip2(dst: &mut [f32], a: &[f32], b: &[f32], f: impl Fn(f32, f32) -> f32) {
     }
 }
 
+/// `dst[t] = -a[t]`.
+#[inline(always)]
+fn negate(dst: &mut [f32], a: &[f32]) {
+    for (d, x) in dst.iter_mut().zip(a) {
+        *d = -x;
+    }
+}
+
 /// `dst[t] = f(a[t], b[t], c[t])`.
 #[inline(always)]
 fn zip3(dst: &mut [f32], a: &[f32], b: &[f32], c: &[f32], f: impl Fn(f32, f32, f32) -> f32) {
@@ -322,7 +330,7 @@ impl Tiles {
                         c[4 * r].copy_from_slice(&de[r]);
                         zip2(&mut c[4 * r + 1], &de[r], &dd[r], |a, b| a + b);
                         zip2(&mut c[4 * r + 2], &de[r], &dd[r], |a, b| a - b);
-                        zip2(&mut c[4 * r + 3], &dd[r], &dd[r], |_, b| -b);
+                        negate(&mut c[4 * r + 3], &dd[r]);
                     }
                     // A across the two rows: xi = r * 4 + q.
                     let j0 = (ty - rows.0) * tw;
@@ -332,7 +340,7 @@ impl Tiles {
                         dmk[out(0)..][..tw].copy_from_slice(c0);
                         zip2(&mut dmk[out(1)..][..tw], c0, c1, |a, b| a + b);
                         zip2(&mut dmk[out(2)..][..tw], c0, c1, |a, b| a - b);
-                        zip2(&mut dmk[out(3)..][..tw], c1, c1, |_, b| -b);
+                        negate(&mut dmk[out(3)..][..tw], c1);
                     }
                 }
             });
@@ -357,7 +365,7 @@ impl Tiles {
                     p[4 * r].copy_from_slice(w0);
                     zip3(&mut p[4 * r + 1], w1, w2, w3, |a, b, c| a - b + c);
                     zip3(&mut p[4 * r + 2], w1, w2, w0, |a, b, c| a + b - c);
-                    zip2(&mut p[4 * r + 3], w3, w3, |_, b| -b);
+                    negate(&mut p[4 * r + 3], w3);
                 }
                 for rr in 0..4 {
                     // Row rr of B dV B^T, column by column: B across rows r of p[r][q].
@@ -367,14 +375,13 @@ impl Tiles {
                             0 => dst.copy_from_slice(u0),
                             1 => zip3(dst, u1, u2, u3, |a, b, c| a - b + c),
                             2 => zip3(dst, u1, u2, u0, |a, b, c| a + b - c),
-                            _ => zip2(dst, u3, u3, |_, b| -b),
+                            _ => negate(dst, u3),
                         }
                     }
                     // Tile t's columns are e[t], o[t], e[t + 1], o[t + 1].
-                    e.fill(0.0);
-                    o.fill(0.0);
-                    zip2(&mut e[..tw], &col[0], &col[0], |_, b| b);
-                    zip2(&mut o[..tw], &col[1], &col[1], |_, b| b);
+                    e[..tw].copy_from_slice(&col[0]);
+                    o[..tw].copy_from_slice(&col[1]);
+                    (e[tw], o[tw]) = (0.0, 0.0);
                     for (d, s) in e[1..].iter_mut().zip(&col[2]) {
                         *d += s;
                     }
