@@ -18,9 +18,9 @@ use ugatit_io::DeviceChoice;
 use ugatit_model::{Direction, Precision};
 use ugatit_store::export::{export_generator, ExportFormat, StoreDtype};
 
-/// Large tensors on transparent huge pages: far fewer page faults (ugatit-io's `huge_pages`).
+/// Large tensors on transparent huge pages, freed ones reused (ugatit-io's `huge_pages`).
 #[global_allocator]
-static ALLOC: ugatit_io::huge_pages::HugePageAlloc = ugatit_io::huge_pages::HugePageAlloc;
+static ALLOC: ugatit_io::huge_pages::HugePageAlloc = ugatit_io::huge_pages::HugePageAlloc::new();
 
 #[derive(Parser)]
 #[command(

@@ -9,8 +9,10 @@
 //! - [`face`]: the largest face in an image (SeetaFace's detector, compiled in).
 //! - [`device`]: `--device cpu|cuda|cuda:N`, checked, and the backend it runs on.
 //! - [`timing`]: medians of repeated runs and peak memory, for the `bench` commands.
-//! - [`huge_pages`]: the binaries' global allocator, transparent huge pages for large blocks.
+//! - [`huge_pages`]: the binaries' global allocator, transparent huge pages for large blocks
+//!   and a [`block_cache`] of freed ones.
 
+pub mod block_cache;
 pub mod device;
 pub mod face;
 pub mod huge_pages;
