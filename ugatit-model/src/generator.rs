@@ -164,7 +164,7 @@ impl<B: Backend> Generator<B> {
             let [_, _, hh, ww] = h.dims();
             let opts = InterpolateOptions::new(InterpolateMode::Nearest);
             h = interpolate(h, [2 * hh, 2 * ww], opts);
-            h = relu(norm.forward(conv.forward_reflect(h, 1)));
+            h = norm.forward_relu(conv.forward_reflect(h, 1));
         }
         let image = self.conv_out.forward_reflect(h, 3).tanh();
         GeneratorOutput {

@@ -1,7 +1,6 @@
 //! The decoder's residual block with AdaILN (official `ResnetAdaILNBlock`, `use_bias=False`).
 
 use burn::prelude::*;
-use burn::tensor::activation::relu;
 
 use crate::layers::Conv;
 use crate::norm::AdaIln;
@@ -44,7 +43,7 @@ impl<B: Backend> ResnetAdaIlnBlock<B> {
         beta: Tensor<B, 2>,
     ) -> Tensor<B, 4> {
         let r = self.conv1.forward_reflect(x.clone(), 1);
-        let r = relu(self.norm1.forward(r, gamma.clone(), beta.clone()));
+        let r = self.norm1.forward_relu(r, gamma.clone(), beta.clone());
         let r = self.conv2.forward_reflect(r, 1);
         x + self.norm2.forward(r, gamma, beta)
     }

@@ -3,11 +3,13 @@
 
 use burn::backend::Autodiff;
 use burn::prelude::*;
+use burn::tensor::activation::relu;
 use burn::tensor::Distribution;
 use ugatit_model::kernels::Fast;
 use ugatit_model::layers::{conv, reflect_conv, reflect_pad};
 use ugatit_model::norm::{
     instance_layer_mix, instance_layer_mix_composed, instance_norm, instance_norm_composed,
+    norm_affine,
 };
 use ugatit_model::Cpu;
 
@@ -308,5 +310,94 @@ fn instance_layer_mix_matches_composed() {
         let fast = norm_grads(&x, &rho, &r, instance_layer_mix);
         let reference = norm_grads(&x, &rho, &r, instance_layer_mix_composed);
         check_norm("instance_layer_mix", shape, fast, reference);
+    }
+}
+
+/// AdaILN / ILN with scale, shift and ReLU as separate burn ops around the mix kernel (itself
+/// checked against burn's ops above): the same forward values, so the ReLU masks agree.
+fn affine_then_relu(
+    x: Tensor<Ad, 4>,
+    rho: Tensor<Ad, 4>,
+    gamma: Tensor<Ad, 2>,
+    beta: Tensor<Ad, 2>,
+    relu_after: bool,
+) -> Tensor<Ad, 4> {
+    let [gb, c] = gamma.dims();
+    let y = instance_layer_mix(x, rho) * gamma.reshape([gb, c, 1, 1]) + beta.reshape([gb, c, 1, 1]);
+    if relu_after {
+        relu(y)
+    } else {
+        y
+    }
+}
+
+type Affine = fn(Tensor<Ad, 4>, Tensor<Ad, 4>, Tensor<Ad, 2>, Tensor<Ad, 2>, bool) -> Tensor<Ad, 4>;
+
+/// Output and the gradients of `sum(y * r)` for x, rho, gamma and beta.
+fn affine_grads(
+    inputs: &[Tensor<Cpu, 4>; 3],
+    gamma_beta: &[Tensor<Cpu, 2>; 2],
+    relu_after: bool,
+    f: Affine,
+) -> [Vec<f32>; 5] {
+    let [x, rho, r] = inputs
+        .clone()
+        .map(|t| Tensor::<Ad, 4>::from_inner(t).require_grad());
+    let [gamma, beta] = gamma_beta
+        .clone()
+        .map(|t| Tensor::<Ad, 2>::from_inner(t).require_grad());
+    let y = f(
+        x.clone(),
+        rho.clone(),
+        gamma.clone(),
+        beta.clone(),
+        relu_after,
+    );
+    let grads = (y.clone() * r.detach()).sum().backward();
+    [
+        data(y.inner()),
+        data(x.grad(&grads).expect("x gradient")),
+        data(rho.grad(&grads).expect("rho gradient")),
+        data(gamma.grad(&grads).expect("gamma gradient")),
+        data(beta.grad(&grads).expect("beta gradient")),
+    ]
+}
+
+#[test]
+fn norm_affine_matches_separate_ops() {
+    let device = Default::default();
+    let u = Distribution::Uniform(-1.0, 1.0);
+    for shape in NORM_SHAPES {
+        let [b, c, _, _] = shape;
+        let x = norm_input(shape, &device);
+        let rho = Tensor::random([1, c, 1, 1], Distribution::Uniform(0.0, 1.0), &device);
+        let r = Tensor::random(shape, u, &device);
+        // AdaILN's per-sample gamma and beta, and ILN's shared ones.
+        for rows in [b, 1] {
+            let gamma_beta = [
+                Tensor::random([rows, c], Distribution::Uniform(0.5, 1.5), &device),
+                Tensor::random([rows, c], u, &device),
+            ];
+            for relu_after in [true, false] {
+                let inputs = [x.clone(), rho.clone(), r.clone()];
+                let fast = affine_grads(&inputs, &gamma_beta, relu_after, norm_affine);
+                let reference = affine_grads(&inputs, &gamma_beta, relu_after, affine_then_relu);
+                assert_eq!(
+                    fast[0], reference[0],
+                    "the forward is the same f32 arithmetic"
+                );
+                for ((what, f), r) in ["y", "dx", "drho", "dgamma", "dbeta"]
+                    .iter()
+                    .zip(fast)
+                    .zip(reference)
+                {
+                    let e = rel_err(&f, &r);
+                    assert!(
+                        e < 1e-5,
+                        "norm_affine {what} {shape:?} gamma rows {rows} relu {relu_after}: relative error {e}"
+                    );
+                }
+            }
+        }
     }
 }

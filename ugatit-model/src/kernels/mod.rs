@@ -6,6 +6,7 @@
 //!   with its own backward.
 //! - [`norm_stats`]: instance norm and the AdaILN/ILN instance-layer mix with single-pass
 //!   statistics and their own backward.
+//! - [`norm_affine`]: AdaILN/ILN with their scale, shift and following ReLU in one op.
 //!
 //! Each kernel is a method of [`KernelBackend`], implemented for [`Flex`] (the computation on
 //! f32 slices) and for [`Autodiff<Flex>`] (which registers its own backward step with
@@ -19,6 +20,7 @@
 //! before.
 
 mod matmul;
+pub mod norm_affine;
 pub mod norm_stats;
 pub mod reflect_conv;
 pub mod winograd;
@@ -49,6 +51,16 @@ pub trait KernelBackend: Backend {
     /// The official AdaILN/ILN mix of instance and layer normalisation (unbiased variances) of
     /// `x` `[batch, c, h, w]` with `rho` `[1, c, 1, 1]`.
     fn instance_layer_mix(x: FloatTensor<Self>, rho: FloatTensor<Self>) -> FloatTensor<Self>;
+
+    /// AdaILN / ILN: `instance_layer_mix(x, rho) * gamma + beta` with `gamma`, `beta`
+    /// `[batch or 1, c]`, then ReLU when `relu_after`.
+    fn norm_affine(
+        x: FloatTensor<Self>,
+        rho: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        relu_after: bool,
+    ) -> FloatTensor<Self>;
 }
 
 impl KernelBackend for Flex {
@@ -68,6 +80,16 @@ impl KernelBackend for Flex {
     fn instance_layer_mix(x: FloatTensor<Self>, rho: FloatTensor<Self>) -> FloatTensor<Self> {
         norm_stats::flex_instance_layer_mix(x, rho)
     }
+
+    fn norm_affine(
+        x: FloatTensor<Self>,
+        rho: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        relu_after: bool,
+    ) -> FloatTensor<Self> {
+        norm_affine::flex_norm_affine(x, rho, gamma, beta, relu_after)
+    }
 }
 
 impl KernelBackend for Autodiff<Flex> {
@@ -86,6 +108,16 @@ impl KernelBackend for Autodiff<Flex> {
 
     fn instance_layer_mix(x: FloatTensor<Self>, rho: FloatTensor<Self>) -> FloatTensor<Self> {
         norm_stats::autodiff_instance_layer_mix(x, rho)
+    }
+
+    fn norm_affine(
+        x: FloatTensor<Self>,
+        rho: FloatTensor<Self>,
+        gamma: FloatTensor<Self>,
+        beta: FloatTensor<Self>,
+        relu_after: bool,
+    ) -> FloatTensor<Self> {
+        norm_affine::autodiff_norm_affine(x, rho, gamma, beta, relu_after)
     }
 }
 

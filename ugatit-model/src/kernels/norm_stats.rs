@@ -23,9 +23,9 @@ use crate::norm::EPS;
 
 /// Mean and `1 / sqrt(var + eps)` of one group of values.
 #[derive(Debug, Clone, Copy)]
-struct Stats {
-    mean: f32,
-    rstd: f32,
+pub(super) struct Stats {
+    pub(super) mean: f32,
+    pub(super) rstd: f32,
 }
 
 impl Stats {
@@ -96,11 +96,11 @@ pub fn instance_norm_backward(y: &[f32], rstd: &[f32], dy: &[f32], n: usize) -> 
 /// Instance (per plane) and layer (per sample) statistics of `x` `[batch, c, n]`, both with
 /// unbiased variances.
 pub struct MixStats {
-    inst: Vec<Stats>,
-    layer: Vec<Stats>,
+    pub(super) inst: Vec<Stats>,
+    pub(super) layer: Vec<Stats>,
 }
 
-fn mix_stats(x: &[f32], c: usize, n: usize) -> MixStats {
+pub(super) fn mix_stats(x: &[f32], c: usize, n: usize) -> MixStats {
     let sums = plane_sums(x, n);
     let inst = sums.iter().map(|&(s, q)| Stats::new(s, q, n, 1)).collect();
     let layer = sums
@@ -191,16 +191,16 @@ pub fn instance_layer_mix_backward(
     (dx, drho.into_iter().map(|v| v as f32).collect())
 }
 
-fn dims4(t: &FlexTensor) -> [usize; 4] {
+pub(super) fn dims4(t: &FlexTensor) -> [usize; 4] {
     let s = t.shape();
     [s[0], s[1], s[2], s[3]]
 }
 
-fn flex(data: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {
+pub(super) fn flex(data: Vec<f32>, shape: impl Into<Shape>) -> FlexTensor {
     FlexTensor::from_data(TensorData::new(data, shape))
 }
 
-fn f32_input(t: &FlexTensor) -> FlexTensor {
+pub(super) fn f32_input(t: &FlexTensor) -> FlexTensor {
     assert!(t.dtype() == DType::F32, "norm kernels compute in f32");
     t.to_contiguous()
 }

@@ -3,7 +3,7 @@
 use burn::module::Param;
 use burn::prelude::*;
 
-use super::instance_layer_mix;
+use super::norm_affine;
 use crate::init::Init;
 use crate::params::{ParamSource, StateWriter};
 use crate::KeyError;
@@ -34,8 +34,16 @@ impl<B: Backend> AdaIln<B> {
         gamma: Tensor<B, 2>,
         beta: Tensor<B, 2>,
     ) -> Tensor<B, 4> {
-        let [b, c] = gamma.dims();
-        instance_layer_mix(x, self.rho.val()) * gamma.reshape([b, c, 1, 1])
-            + beta.reshape([b, c, 1, 1])
+        norm_affine(x, self.rho.val(), gamma, beta, false)
+    }
+
+    /// `relu(self.forward(x, gamma, beta))` in one op.
+    pub fn forward_relu(
+        &self,
+        x: Tensor<B, 4>,
+        gamma: Tensor<B, 2>,
+        beta: Tensor<B, 2>,
+    ) -> Tensor<B, 4> {
+        norm_affine(x, self.rho.val(), gamma, beta, true)
     }
 }

@@ -3,7 +3,7 @@
 use burn::module::Param;
 use burn::prelude::*;
 
-use super::instance_layer_mix;
+use super::norm_affine;
 use crate::init::Init;
 use crate::params::{ParamSource, StateWriter};
 use crate::KeyError;
@@ -35,6 +35,18 @@ impl<B: Backend> Iln<B> {
 
     /// `[batch, C, h, w]` in and out.
     pub fn forward(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
-        instance_layer_mix(x, self.rho.val()) * self.gamma.val() + self.beta.val()
+        self.apply(x, false)
+    }
+
+    /// `relu(self.forward(x))` in one op.
+    pub fn forward_relu(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        self.apply(x, true)
+    }
+
+    fn apply(&self, x: Tensor<B, 4>, relu_after: bool) -> Tensor<B, 4> {
+        let c = x.dims()[1];
+        let gamma = self.gamma.val().reshape([1, c]);
+        let beta = self.beta.val().reshape([1, c]);
+        norm_affine(x, self.rho.val(), gamma, beta, relu_after)
     }
 }

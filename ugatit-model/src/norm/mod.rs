@@ -9,6 +9,7 @@ pub use iln::Iln;
 
 use burn::backend::{Autodiff, Flex};
 use burn::prelude::*;
+use burn::tensor::activation::relu;
 use burn::tensor::DType;
 
 use crate::kernels::{from_backend, into_backend, Fast, KernelBackend};
@@ -74,4 +75,59 @@ pub fn instance_layer_mix_composed<B: Backend>(x: Tensor<B, 4>, rho: Tensor<B, 4
     let (ln_var, ln_mean) = per_sample.var_mean(1);
     let out_ln = (x - ln_mean.reshape([b, 1, 1, 1])) / (ln_var + EPS).sqrt().reshape([b, 1, 1, 1]);
     out_in * rho.clone() + out_ln * (rho.neg() + 1.0)
+}
+
+/// AdaILN and ILN (paper eq. 1): `instance_layer_mix(x, rho) * gamma + beta`, followed by a
+/// ReLU when `relu_after` (the generator's `relu(adaILN(..))` and `relu(ILN(..))`). `x` is
+/// `[batch, C, h, w]`, `rho` `[1, C, 1, 1]`, `gamma` and `beta` `[batch, C]` (AdaILN) or
+/// `[1, C]` (ILN). On Flex and `Autodiff<Flex>` in f32 one op
+/// ([`crate::kernels::norm_affine`]), elsewhere [`norm_affine_composed`].
+pub fn norm_affine<B: Backend>(
+    x: Tensor<B, 4>,
+    rho: Tensor<B, 4>,
+    gamma: Tensor<B, 2>,
+    beta: Tensor<B, 2>,
+    relu_after: bool,
+) -> Tensor<B, 4> {
+    fn on<B: Backend, K: KernelBackend>(
+        x: Tensor<B, 4>,
+        rho: Tensor<B, 4>,
+        gamma: Tensor<B, 2>,
+        beta: Tensor<B, 2>,
+        relu_after: bool,
+    ) -> Tensor<B, 4> {
+        from_backend::<K, B, 4>(K::norm_affine(
+            into_backend::<B, K, 4>(x),
+            into_backend::<B, K, 4>(rho),
+            into_backend::<B, K, 2>(gamma),
+            into_backend::<B, K, 2>(beta),
+            relu_after,
+        ))
+    }
+    let f32s = [x.dtype(), rho.dtype(), gamma.dtype(), beta.dtype()]
+        .iter()
+        .all(|d| *d == DType::F32);
+    match Fast::of::<B>().filter(|_| f32s) {
+        Some(Fast::Flex) => on::<B, Flex>(x, rho, gamma, beta, relu_after),
+        Some(Fast::AutodiffFlex) => on::<B, Autodiff<Flex>>(x, rho, gamma, beta, relu_after),
+        None => norm_affine_composed(x, rho, gamma, beta, relu_after),
+    }
+}
+
+/// [`norm_affine`] in burn's tensor ops (any backend; the reference of the kernel tests).
+pub fn norm_affine_composed<B: Backend>(
+    x: Tensor<B, 4>,
+    rho: Tensor<B, 4>,
+    gamma: Tensor<B, 2>,
+    beta: Tensor<B, 2>,
+    relu_after: bool,
+) -> Tensor<B, 4> {
+    let [gb, c] = gamma.dims();
+    let y = instance_layer_mix_composed(x, rho) * gamma.reshape([gb, c, 1, 1])
+        + beta.reshape([gb, c, 1, 1]);
+    if relu_after {
+        relu(y)
+    } else {
+        y
+    }
 }
