@@ -13,7 +13,7 @@
 //! unmap. A request the cache cannot serve first unmaps cached blocks (the oldest first) of at
 //! least its length, so live plus cached memory never grows past the largest amount live at
 //! once: the cache makes steps faster and the peak no higher (a light 256 step 28.5 -> 25.2 s,
-//! the full step's peak 13.5 -> 12.8 GB; docs/PERFORMANCE.md). Smaller blocks, and every
+//! the full step's peak 13172 -> 12533 MiB; docs/PERFORMANCE.md). Smaller blocks, and every
 //! block on systems other than Linux, go to the system allocator unchanged; where transparent
 //! huge pages are off (`/sys/kernel/mm/transparent_hugepage/enabled` = `never`) the advice is
 //! a no-op. What the cache holds stays mapped until a request needs the room: a long-lived
