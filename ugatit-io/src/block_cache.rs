@@ -5,7 +5,8 @@
 //! tensor of that size costs a page fault per huge page, the kernel zeroing every page, and a
 //! TLB shoot-down on each unmap: a quarter of a 256 x 256 light step's CPU time was system
 //! time (docs/PERFORMANCE.md). Freed blocks are kept here instead, up to a byte budget, and
-//! handed out again to a request of exactly their length.
+//! handed out again to the next request they are long enough for (the shortest such block,
+//! cut to length by the caller).
 //!
 //! The cache lives inside the global allocator, so it never allocates: a fixed array of slots
 //! behind a mutex (a futex on Linux, no allocation).
@@ -70,7 +71,7 @@ impl BlockCache {
             return false;
         }
         let mut s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        if s.bytes + len > self.budget {
+        if len > self.budget - s.bytes {
             return false;
         }
         let Some(i) = s.blocks.iter().position(|&(l, _, _)| l == 0) else {

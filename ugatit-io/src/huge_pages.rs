@@ -11,8 +11,9 @@
 //! time; and a freed one goes to a [`BlockCache`], from which the next request it is long
 //! enough for (the next step's tensor of that shape) takes it without a fault, zeroing or
 //! unmap. A request the cache cannot serve first unmaps cached blocks (the oldest first) of at
-//! least its length, so live plus cached memory never grows past the largest amount live at
-//! once: the cache makes steps faster and the peak no higher (a light 256 step 28.5 -> 25.2 s,
+//! least its length, so the large blocks live plus cached never grow past the most that were
+//! live at once (up to one block freed by another thread during that give-back): the cache
+//! makes steps faster and the peak no higher (a light 256 step 28.5 -> 25.2 s,
 //! the full step's peak 13172 -> 12533 MiB; docs/PERFORMANCE.md). Smaller blocks, and every
 //! block on systems other than Linux, go to the system allocator unchanged; where transparent
 //! huge pages are off (`/sys/kernel/mm/transparent_hugepage/enabled` = `never`) the advice is
@@ -69,7 +70,8 @@ impl HugePageAlloc {
         size.next_multiple_of(HUGE_PAGE)
     }
 
-    /// A large block: a cached one of the same length, else a fresh mapping (zero already).
+    /// A large block: the shortest cached one long enough (its surplus tail unmapped), else a
+    /// fresh mapping (zero already).
     fn alloc_large(&self, size: usize, zeroed: bool) -> *mut u8 {
         let len = Self::mapped_len(size);
         match self.cache.take(len) {
@@ -105,6 +107,16 @@ impl HugePageAlloc {
         let len = Self::mapped_len(size);
         if !self.cache.put(ptr as usize, len) {
             unmap(ptr, len);
+        }
+    }
+}
+
+impl Drop for HugePageAlloc {
+    /// Gives what the cache holds back to the system (an allocator that is not the global one,
+    /// as in tests).
+    fn drop(&mut self) {
+        while let Some((addr, len)) = self.cache.take_oldest() {
+            unmap(addr as *mut u8, len);
         }
     }
 }

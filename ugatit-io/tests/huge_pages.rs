@@ -86,7 +86,14 @@ fn layout(bytes: usize) -> Layout {
     Layout::from_size_align(bytes, 64).unwrap()
 }
 
-/// Whether `[addr, addr + len)` is still mapped (pages of a block given back are not).
+/// Whether `addr` lies in a mapping of this allocator's (advised `hg`): a block given back is
+/// unmapped, or its addresses already reused by some other, unadvised mapping (a thread's
+/// stack, say).
+fn ours(addr: usize) -> bool {
+    mapped(addr) && vm_flags(addr).iter().any(|f| f == "hg")
+}
+
+/// Whether `addr` is mapped at all.
 fn mapped(addr: usize) -> bool {
     let smaps = std::fs::read_to_string("/proc/self/maps").unwrap();
     smaps.lines().any(|line| {
@@ -106,6 +113,11 @@ fn a_freed_block_serves_the_next_request_of_its_size_zeroed_when_asked() {
     // SAFETY: blocks are written within their size and freed once, with their layout.
     unsafe {
         let p = alloc.alloc(l);
+        assert_eq!(
+            p as usize % (2 * MIB),
+            0,
+            "large blocks start on a huge page"
+        );
         p.write_bytes(7, l.size());
         alloc.dealloc(p, l);
         assert_eq!(alloc.cached_bytes(), 10 * MIB, "kept whole huge pages");
@@ -133,9 +145,10 @@ fn a_shorter_request_takes_the_head_of_a_longer_block_and_its_tail_is_given_back
         assert_eq!(q, p);
         assert_eq!(alloc.cached_bytes(), 0);
         assert!(mapped(q as usize + short.size() - 1));
-        assert!(!mapped(q as usize + short.size()), "the tail is unmapped");
+        assert!(!ours(q as usize + short.size()), "the tail is unmapped");
         q.write_bytes(2, short.size());
         alloc.dealloc(q, short);
+        assert_eq!(alloc.cached_bytes(), 6 * MIB, "freed at its new length");
     }
 }
 
@@ -183,12 +196,40 @@ fn the_cache_keeps_to_its_budget_and_its_longest_block() {
             8 * MIB,
             "the third block is over budget"
         );
-        assert!(!mapped(blocks[2] as usize));
+        assert!(!ours(blocks[2] as usize));
         let p = alloc.alloc(big);
         alloc.dealloc(p, big);
         assert!(
             !mapped(p as usize),
             "8 MiB is longer than the longest block kept"
         );
+    }
+}
+
+#[test]
+fn realloc_moves_data_between_small_and_large_blocks() {
+    let _serial = one_at_a_time();
+    let alloc = HugePageAlloc::with_cache(0, 0);
+    let (small, large) = (layout(MIB), layout(5 * MIB));
+    // SAFETY: as above; each realloc's result replaces the block it was given.
+    unsafe {
+        let p = alloc.alloc(small);
+        p.write_bytes(4, small.size());
+        let q = alloc.realloc(p, small, large.size());
+        assert_eq!(q as usize % (2 * MIB), 0);
+        assert!(std::slice::from_raw_parts(q, small.size())
+            .iter()
+            .all(|&b| b == 4));
+        q.add(small.size())
+            .write_bytes(5, large.size() - small.size());
+        // Within the same whole huge pages the block stays where it is.
+        let r = alloc.realloc(q, large, 6 * MIB);
+        assert_eq!(r, q);
+        let s = alloc.realloc(r, layout(6 * MIB), small.size());
+        assert!(std::slice::from_raw_parts(s, small.size())
+            .iter()
+            .all(|&b| b == 4));
+        assert!(!ours(r as usize), "the large block is given back");
+        alloc.dealloc(s, small);
     }
 }

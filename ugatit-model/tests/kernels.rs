@@ -375,7 +375,7 @@ fn norm_affine_matches_separate_ops() {
         // AdaILN's per-sample gamma and beta, and ILN's shared ones.
         for rows in [b, 1] {
             let gamma_beta = [
-                Tensor::random([rows, c], Distribution::Uniform(0.5, 1.5), &device),
+                Tensor::random([rows, c], Distribution::Uniform(-1.5, 1.5), &device),
                 Tensor::random([rows, c], u, &device),
             ];
             for relu_after in [true, false] {

@@ -4,11 +4,11 @@
 //! residual add).
 //!
 //! Composed from burn's ops, `mix * gamma + beta` then ReLU keep three full-size tensors for
-//! the backward (the mix's input, the mix's output for gamma's gradient, the ReLU's output) and
+//! the backward (the mix's input, the mix's output for gamma's gradient, and the ReLU's) and
 //! make four passes over the activation each way. Here the forward is one pass and the
-//! backward keeps only the input, which it normalises again from recomputed statistics, and
-//! the output (which the next convolution keeps anyway, so it costs nothing): a third less
-//! activation memory in the decoder.
+//! backward keeps only the input, which it normalises again from recomputed statistics, and,
+//! when a ReLU follows, the output for its mask (in the decoder's residual blocks the next
+//! convolution keeps that same tensor for its weight gradient, so it costs nothing there).
 
 use burn::backend::{Autodiff, Flex};
 use burn::tensor::ops::FloatTensor;
@@ -20,7 +20,9 @@ use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
-use super::norm_stats::{dims4, f32_input, flex, instance_layer_mix_backward, mix_stats};
+use super::norm_stats::{
+    dims4, f32_input, flex, instance_layer_mix_backward, mix_stats, mix_value,
+};
 
 /// Which scale and shift plane `p` (sample `p / c`, channel `p % c`) takes: gamma and beta
 /// are `[batch, c]` (AdaILN, from the MLP) or `[1, c]` (ILN, parameters).
@@ -32,18 +34,16 @@ fn affine_index(p: usize, c: usize, per_sample: bool) -> usize {
     }
 }
 
-/// ReLU as burn's: non-positive values to zero, NaN kept (so a diverged step is still seen).
+/// ReLU as Flex's (`max(v, 0)`: NaN becomes 0, as the separate ops gave on this backend; a
+/// diverged step still shows in its losses).
 fn relu(v: f32) -> f32 {
-    if v <= 0.0 {
-        0.0
-    } else {
-        v
-    }
+    v.max(0.0)
 }
 
 /// `mix(x, rho) * gamma + beta`, then ReLU when `relu_after`, of `x` `[batch, c, n]` with
 /// `rho` `[c]` and `gamma`, `beta` `[batch or 1, c]`. The same f32 operations in the same order
-/// as the composed ops, so the same values.
+/// as the mix kernel ([`super::norm_stats::instance_layer_mix`]) followed by burn's multiply,
+/// add and ReLU on Flex, so the same values.
 pub fn norm_affine(
     x: &[f32],
     rho: &[f32],
@@ -64,7 +64,7 @@ pub fn norm_affine(
             let a = affine_index(p, c, per_sample);
             let (g, b) = (gamma[a], beta[a]);
             for (y, &x) in y.iter_mut().zip(x) {
-                let mix = r * ((x - i.mean) * i.rstd) + (1.0 - r) * ((x - l.mean) * l.rstd);
+                let mix = mix_value(x, i, l, r);
                 let v = mix * g + b;
                 *y = if relu_after { relu(v) } else { v };
             }
@@ -74,7 +74,8 @@ pub fn norm_affine(
 
 /// The gradients of [`norm_affine`] with respect to `x`, `rho`, `gamma` and `beta`, from the
 /// input `x`, the output `y` (read only for the ReLU's mask) and the output gradient `dy`.
-/// With `g = dy` where the ReLU passed (everywhere without one): `d beta = sum(g)`,
+/// With `g = dy` where the ReLU's output is positive (Flex's mask; everywhere without a ReLU):
+/// `d beta = sum(g)`,
 /// `d gamma = sum(g * mix)`, and the mix's own backward of `g * gamma`.
 #[allow(clippy::too_many_arguments)]
 pub fn norm_affine_backward(
@@ -101,10 +102,11 @@ pub fn norm_affine_backward(
             let mut sums = (0.0f64, 0.0f64);
             for (k, ((dm, &x), &d)) in dmix.iter_mut().zip(x).zip(dy).enumerate() {
                 let g = match y {
-                    Some(y) if y[k] <= 0.0 => 0.0,
-                    _ => d,
+                    Some(y) if y[k] > 0.0 => d,
+                    Some(_) => 0.0,
+                    None => d,
                 };
-                let mix = r * ((x - i.mean) * i.rstd) + (1.0 - r) * ((x - l.mean) * l.rstd);
+                let mix = mix_value(x, i, l, r);
                 sums.0 += f64::from(g);
                 sums.1 += f64::from(g) * f64::from(mix);
                 *dm = g * g_scale;
@@ -137,10 +139,11 @@ fn checked(
         rho.shape().num_elements() == c,
         "norm_affine: rho must have {c} values"
     );
-    let n = gamma.shape().num_elements();
+    let dims = gamma.shape().to_vec();
     assert!(
-        (n == c || n == b * c) && beta.shape().num_elements() == n,
-        "norm_affine: gamma and beta must be [{b} or 1, {c}]"
+        (dims == [1, c] || dims == [b, c]) && beta.shape().to_vec() == dims,
+        "norm_affine: gamma and beta must both be [{b} or 1, {c}], got {dims:?} and {:?}",
+        beta.shape().to_vec()
     );
     [x, rho, gamma, beta].map(f32_input)
 }

@@ -113,6 +113,12 @@ pub(super) fn mix_stats(x: &[f32], c: usize, n: usize) -> MixStats {
     MixStats { inst, layer }
 }
 
+/// One value of the mix: `r * (x - mu_I) * rstd_I + (1 - r) * (x - mu_L) * rstd_L`.
+#[inline]
+pub(super) fn mix_value(x: f32, i: Stats, l: Stats, r: f32) -> f32 {
+    r * ((x - i.mean) * i.rstd) + (1.0 - r) * ((x - l.mean) * l.rstd)
+}
+
 /// The official instance-layer mix `rho * (x - mu_I) / sqrt(var_I + eps) + (1 - rho) * (x -
 /// mu_L) / sqrt(var_L + eps)` of `x` `[batch, c, n]` with `rho` `[c]`.
 pub fn instance_layer_mix(x: &[f32], rho: &[f32], c: usize, n: usize) -> Vec<f32> {
@@ -124,7 +130,7 @@ pub fn instance_layer_mix(x: &[f32], rho: &[f32], c: usize, n: usize) -> Vec<f32
         .for_each(|(p, (y, x))| {
             let (i, l, r) = (st.inst[p], st.layer[p / c], rho[p % c]);
             for (y, &x) in y.iter_mut().zip(x) {
-                *y = r * ((x - i.mean) * i.rstd) + (1.0 - r) * ((x - l.mean) * l.rstd);
+                *y = mix_value(x, i, l, r);
             }
         });
     y
