@@ -2,8 +2,6 @@
 
 use burn::prelude::*;
 use burn::tensor::activation::relu;
-use burn::tensor::module::interpolate;
-use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 
 use crate::cam::Cam;
 use crate::config::ModelConfig;
@@ -161,10 +159,7 @@ impl<B: Backend> Generator<B> {
             h = block.forward(h, gamma.clone(), beta.clone());
         }
         for (conv, norm) in self.up.iter().zip(&self.up_norm) {
-            let [_, _, hh, ww] = h.dims();
-            let opts = InterpolateOptions::new(InterpolateMode::Nearest);
-            h = interpolate(h, [2 * hh, 2 * ww], opts);
-            h = norm.forward_relu(conv.forward_reflect(h, 1));
+            h = norm.forward_relu(conv.forward_upsample_reflect(h));
         }
         let image = self.conv_out.forward_reflect(h, 3).tanh();
         GeneratorOutput {

@@ -6,8 +6,8 @@
 use burn::backend::{Autodiff, Flex};
 use burn::module::Param;
 use burn::prelude::*;
-use burn::tensor::module::conv2d;
-use burn::tensor::ops::{ConvOptions, PadMode};
+use burn::tensor::module::{conv2d, interpolate};
+use burn::tensor::ops::{ConvOptions, InterpolateMode, InterpolateOptions, PadMode};
 use burn::tensor::{DType, FloatDType};
 
 use crate::init::Init;
@@ -67,6 +67,13 @@ impl<B: Backend> Conv<B> {
         )
     }
 
+    /// This 3x3 stride-1 convolution after `nn.Upsample(scale_factor=2)` and
+    /// `nn.ReflectionPad2d(1)`: `[batch, in, h, w]` to `[batch, out, 2h, 2w]`.
+    pub fn forward_upsample_reflect(&self, x: Tensor<B, 4>) -> Tensor<B, 4> {
+        assert_eq!(self.stride, 1, "upsampling convolutions have stride 1");
+        upsample_reflect_conv(x, self.weight.val(), self.bias.as_ref().map(|b| b.val()))
+    }
+
     /// This convolution after `nn.ReflectionPad2d(pad)`: `[batch, in, h, w]` to `[batch, out,
     /// (h + 2 pad - k) / stride + 1, ...]`.
     pub fn forward_reflect(&self, x: Tensor<B, 4>, pad: usize) -> Tensor<B, 4> {
@@ -77,6 +84,37 @@ impl<B: Backend> Conv<B> {
             self.stride,
             pad,
         )
+    }
+}
+
+/// `reflect_conv(Upsample(scale_factor=2, mode='nearest')(x), weight, bias, 1, 1)` for a 3x3
+/// `weight`: the official up-sampling blocks' `nn.Upsample`, `nn.ReflectionPad2d(1)` and
+/// convolution. On Flex and `Autodiff<Flex>` in f32 one kernel reads the input through both the
+/// upsampling and the reflection (neither the 4x larger upsampled input nor a padded copy is
+/// built or kept for the backward); elsewhere burn's `interpolate` then [`reflect_conv`].
+pub fn upsample_reflect_conv<B: Backend>(
+    x: Tensor<B, 4>,
+    weight: Tensor<B, 4>,
+    bias: Option<Tensor<B, 1>>,
+) -> Tensor<B, 4> {
+    let f32s = Precision::current() == Precision::F32
+        && x.dtype() == DType::F32
+        && weight.dtype() == DType::F32
+        && bias.as_ref().is_none_or(|b| b.dtype() == DType::F32);
+    let k = weight.dims()[2];
+    let opts = ReflectConvOptions {
+        stride: 1,
+        pad: 1,
+        upsample: 2,
+    };
+    match Fast::of::<B>().filter(|_| f32s && k == 3) {
+        Some(Fast::Flex) => fused::<B, Flex>(x, weight, bias, opts),
+        Some(Fast::AutodiffFlex) => fused::<B, Autodiff<Flex>>(x, weight, bias, opts),
+        None => {
+            let [_, _, h, w] = x.dims();
+            let nearest = InterpolateOptions::new(InterpolateMode::Nearest);
+            reflect_conv(interpolate(x, [2 * h, 2 * w], nearest), weight, bias, 1, 1)
+        }
     }
 }
 
@@ -97,7 +135,11 @@ pub fn reflect_conv<B: Backend>(
         && x.dtype() == DType::F32
         && weight.dtype() == DType::F32
         && bias.as_ref().is_none_or(|b| b.dtype() == DType::F32);
-    let opts = ReflectConvOptions { stride, pad };
+    let opts = ReflectConvOptions {
+        stride,
+        pad,
+        upsample: 1,
+    };
     match Fast::of::<B>().filter(|_| f32s) {
         Some(Fast::Flex) => fused::<B, Flex>(x, weight, bias, opts),
         Some(Fast::AutodiffFlex) => fused::<B, Autodiff<Flex>>(x, weight, bias, opts),

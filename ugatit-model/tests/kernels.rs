@@ -4,9 +4,11 @@
 use burn::backend::Autodiff;
 use burn::prelude::*;
 use burn::tensor::activation::relu;
+use burn::tensor::module::interpolate;
+use burn::tensor::ops::{InterpolateMode, InterpolateOptions};
 use burn::tensor::Distribution;
 use ugatit_model::kernels::Fast;
-use ugatit_model::layers::{conv, reflect_conv, reflect_pad};
+use ugatit_model::layers::{conv, reflect_conv, reflect_pad, upsample_reflect_conv};
 use ugatit_model::norm::{
     instance_layer_mix, instance_layer_mix_composed, instance_norm, instance_norm_composed,
     norm_affine,
@@ -397,6 +399,63 @@ fn norm_affine_matches_separate_ops() {
                         "norm_affine {what} {shape:?} gamma rows {rows} relu {relu_after}: relative error {e}"
                     );
                 }
+            }
+        }
+    }
+}
+
+/// Inputs of an upsampling block's convolution: `x` at `c.h x c.w`, read twice as large.
+fn up_inputs(c: &Case, device: &burn::backend::flex::FlexDevice) -> Inputs<Cpu> {
+    let u = Distribution::Uniform(-1.0, 1.0);
+    Inputs {
+        x: Tensor::random([c.batch, c.c_in, c.h, c.w], u, device),
+        w: Tensor::random([c.c_out, c.c_in, 3, 3], u, device),
+        b: c.bias.then(|| Tensor::random([c.c_out], u, device)),
+        r: Tensor::random([c.batch, c.c_out, 2 * c.h, 2 * c.w], u, device),
+    }
+}
+
+fn up_fused<B: Backend>(i: &Inputs<B>, _: &Case) -> Tensor<B, 4> {
+    upsample_reflect_conv(i.x.clone(), i.w.clone(), i.b.clone())
+}
+
+/// burn's nearest `interpolate`, pad and convolution: `nn.Upsample(scale_factor=2)`,
+/// `nn.ReflectionPad2d(1)`, `nn.Conv2d(k=3)`.
+fn up_composed<B: Backend>(i: &Inputs<B>, _: &Case) -> Tensor<B, 4> {
+    let [_, _, h, w] = i.x.dims();
+    let nearest = InterpolateOptions::new(InterpolateMode::Nearest);
+    let up = interpolate(i.x.clone(), [2 * h, 2 * w], nearest);
+    conv(reflect_pad(up, 1), i.w.clone(), i.b.clone(), 1)
+}
+
+#[test]
+fn upsample_reflect_conv_matches_interpolate_pad_then_conv() {
+    let device = Default::default();
+    // Odd sizes, batch 2, more and fewer filters than channels, a tile block boundary (40x40
+    // read as 80x80 with 64 channels: two blocks of tile rows), with and without bias.
+    let cases = [
+        case([2, 5, 7, 9], [4, 3, 1, 1], true),
+        case([1, 3, 5, 3], [7, 3, 1, 1], false),
+        case([1, 64, 40, 40], [8, 3, 1, 1], false),
+    ];
+    let all = [true, true, true];
+    for c in &cases {
+        let i = up_inputs(c, &device);
+        check(
+            "upsample forward",
+            "y",
+            c,
+            data(up_fused(&i, c)),
+            data(up_composed(&i, c)),
+        );
+        let (y_fast, g_fast) = with_grads(&i, c, all, up_fused::<Ad>);
+        let (y_ref, g_ref) = with_grads(&i, c, all, up_composed::<Ad>);
+        check("upsample autodiff", "y", c, y_fast, y_ref);
+        for ((what, f), r) in ["dx", "dw", "db"].iter().zip(g_fast).zip(g_ref) {
+            match (f, r) {
+                (Some(f), Some(r)) => check("upsample autodiff", what, c, f, r),
+                (None, None) => assert!(!c.bias && *what == "db"),
+                _ => panic!("{what} {c:?}: a gradient on one path only"),
             }
         }
     }

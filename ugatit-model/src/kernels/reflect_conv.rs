@@ -23,20 +23,25 @@ use rayon::prelude::*;
 use super::matmul::{matmul, MatMut, MatRef};
 use super::winograd;
 
-/// Stride and reflection padding (on all four sides) of a square convolution.
+/// Stride and reflection padding (on all four sides) of a square convolution, and the factor
+/// of a nearest-neighbour upsampling of the input before both (1: none; 2: the official
+/// `nn.Upsample(scale_factor=2)` of the up-sampling blocks, 3x3 stride-1 pad-1 only).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ReflectConvOptions {
     pub stride: usize,
     pub pad: usize,
+    pub upsample: usize,
 }
 
-/// Sizes of one reflect-padded convolution of `[batch, c_in, h, w]` by `[c_out, c_in, k, k]`.
+/// Sizes of one reflect-padded convolution of `[batch, c_in, h, w]` by `[c_out, c_in, k, k]`;
+/// with `up > 1` the stored input is `[batch, c_in, h / up, w / up]`, read upsampled.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ConvGeometry {
     pub batch: usize,
     pub c_in: usize,
     pub h: usize,
     pub w: usize,
+    pub up: usize,
     pub c_out: usize,
     pub k: usize,
     pub stride: usize,
@@ -49,6 +54,9 @@ impl ConvGeometry {
     /// kernel larger than the padded input, a zero stride or mismatched channels.
     pub fn new(x: [usize; 4], weight: [usize; 4], opts: ReflectConvOptions) -> Self {
         let [batch, c_in, h, w] = x;
+        let up = opts.upsample;
+        assert!(up > 0, "reflect_conv: zero upsampling factor");
+        let (h, w) = (h * up, w * up);
         let [c_out, c_in_w, k, k2] = weight;
         assert!(k == k2, "reflect_conv: square kernels only, got {k}x{k2}");
         assert!(
@@ -65,16 +73,26 @@ impl ConvGeometry {
             k <= h + 2 * opts.pad && k <= w + 2 * opts.pad,
             "reflect_conv: kernel {k} larger than the padded {h}x{w} input"
         );
+        assert!(
+            up == 1 || (k == 3 && opts.stride == 1 && opts.pad == 1),
+            "reflect_conv: upsampling is fused only into 3x3 stride-1 pad-1 convolutions"
+        );
         Self {
             batch,
             c_in,
             h,
             w,
+            up,
             c_out,
             k,
             stride: opts.stride,
             pad: opts.pad,
         }
+    }
+
+    /// Pixels of one stored input plane (`h / up` by `w / up`).
+    pub fn in_plane(&self) -> usize {
+        (self.h / self.up) * (self.w / self.up)
     }
 
     pub fn out_h(&self) -> usize {
@@ -421,6 +439,7 @@ fn input_grad_by_correlation(weight: &[f32], dy: &[f32], g: ConvGeometry) -> Vec
         c_in: g.c_out,
         h: g.out_h(),
         w: g.out_w(),
+        up: 1,
         c_out: g.c_in,
         k,
         stride: 1,
@@ -531,7 +550,8 @@ impl SavedConv {
         );
         let g = self.g;
         if let (Some(node), Some(dx)) = (node_x, dx) {
-            grads.register::<Flex>(node, flex(dx, [g.batch, g.c_in, g.h, g.w]));
+            let stored = [g.batch, g.c_in, g.h / g.up, g.w / g.up];
+            grads.register::<Flex>(node, flex(dx, stored));
         }
         if let (Some(node), Some(dw)) = (node_w, dw) {
             grads.register::<Flex>(node, flex(dw, [g.c_out, g.c_in, g.k, g.k]));

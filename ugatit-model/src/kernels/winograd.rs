@@ -13,7 +13,12 @@
 //! - weight gradient: `dU[xi] += dM[xi] V[xi]^T` over all tiles, then `dg = G^T dU G`.
 //!
 //! The patches read the unpadded input through the reflection (no padded copy is built); an odd
-//! height or width gets a last tile whose second row or column is computed and dropped.
+//! height or width gets a last tile whose second row or column is computed and dropped. In the
+//! upsampling blocks (`ConvGeometry::up` 2) they read the input before the official
+//! nearest-neighbour `nn.Upsample` through that too, pixel `i` of the upsampled image being
+//! pixel `i / 2` of the stored one, and the input gradient is added back the same way (the
+//! gradient of the upsampling sums each 2x2 block), so the 4x larger upsampled input is
+//! neither built nor kept.
 //! The sums run in another order than PyTorch's direct convolution: results agree to float32
 //! rounding, as a different convolution algorithm in PyTorch (cuDNN's Winograd) would.
 
@@ -110,11 +115,11 @@ struct Tiles {
     /// Tiles down and across one sample.
     th: usize,
     tw: usize,
-    /// Input row read at padded row `p` (`0..2 * th + 2`) of the patches; `h`: a zero row (past
-    /// the reflection, only under the dropped output row of an odd height).
+    /// Stored input row read at padded row `p` (`0..2 * th + 2`) of the patches; `h / up`: a
+    /// zero row (past the reflection, only under the dropped output row of an odd height).
     rows: Vec<usize>,
-    /// Input column at padded column `2t` (`even`) and `2t + 1` (`odd`), `t` in `0..=tw`; `w`:
-    /// a zero.
+    /// Stored input column at padded column `2t` (`even`) and `2t + 1` (`odd`), `t` in
+    /// `0..=tw`; `w / up`: a zero.
     even: Vec<usize>,
     odd: Vec<usize>,
     /// Rows of tiles in a block.
@@ -132,11 +137,14 @@ impl Tiles {
                 n
             }
         };
+        // An upsampled input's pixel i is the stored one's i / up; the zero marker n becomes the
+        // stored size n / up.
+        let stored = |i: usize| i / g.up;
         let widest = g.c_in.max(g.c_out);
         Self {
-            rows: (0..2 * th + 2).map(|p| src(p, g.h)).collect(),
-            even: (0..=tw).map(|t| src(2 * t, g.w)).collect(),
-            odd: (0..=tw).map(|t| src(2 * t + 1, g.w)).collect(),
+            rows: (0..2 * th + 2).map(|p| stored(src(p, g.h))).collect(),
+            even: (0..=tw).map(|t| stored(src(2 * t, g.w))).collect(),
+            odd: (0..=tw).map(|t| stored(src(2 * t + 1, g.w))).collect(),
             block_rows: (BLOCK_ELEMS / (16 * widest * tw))
                 .max(64usize.div_ceil(tw))
                 .clamp(1, th),
@@ -160,7 +168,7 @@ impl Tiles {
 
     /// Padded row `p` of `plane`, split into its even and odd columns (`tw + 1` each).
     fn gather(&self, plane: &[f32], p: usize, even: &mut [f32], odd: &mut [f32]) {
-        let (h, w) = (self.g.h, self.g.w);
+        let (h, w) = (self.g.h / self.g.up, self.g.w / self.g.up);
         let row = self.rows[p];
         if row == h {
             even.fill(0.0);
@@ -178,7 +186,7 @@ impl Tiles {
     /// Adds `even`, `odd` (`tw + 1` each) into padded row `p` of `plane`, through the
     /// reflection (the adjoint of [`Self::gather`]).
     fn scatter(&self, plane: &mut [f32], p: usize, even: &[f32], odd: &[f32]) {
-        let (h, w) = (self.g.h, self.g.w);
+        let (h, w) = (self.g.h / self.g.up, self.g.w / self.g.up);
         let row = self.rows[p];
         if row == h {
             return;
@@ -197,7 +205,7 @@ impl Tiles {
     /// `V = B^T d B` of the tiles of block `rows` of `x` (`[c_in, h, w]`) into `v`
     /// (`[c_in][16][n]`).
     fn transform_input(&self, x: &[f32], rows: (usize, usize), v: &mut [f32]) {
-        let (plane_len, n, tw) = (self.g.h * self.g.w, self.len(rows), self.tw);
+        let (plane_len, n, tw) = (self.g.in_plane(), self.len(rows), self.tw);
         v.par_chunks_mut(16 * n)
             .zip(x.par_chunks(plane_len))
             .for_each(|(vc, plane)| {
@@ -349,49 +357,51 @@ impl Tiles {
     /// `dd = B dV B^T` of the tiles of block `rows` from `dv` (`[16][c_in][n]`), added into
     /// `dx` (`[c_in, h, w]`) through the reflection.
     fn transform_input_grad(&self, dv: &[f32], rows: (usize, usize), dx: &mut [f32]) {
-        let (h, w, n, tw, c_in) = (self.g.h, self.g.w, self.len(rows), self.tw, self.g.c_in);
-        dx.par_chunks_mut(h * w).enumerate().for_each(|(c, plane)| {
-            // B along each row of dV (p[r][q]), then across the rows, added into the padded
-            // rows' even and odd columns.
-            let mut p = vec![vec![0.0; tw]; 16];
-            let mut col = vec![vec![0.0; tw]; 4];
-            let mut e = vec![0.0; tw + 1];
-            let mut o = vec![0.0; tw + 1];
-            for ty in rows.0..rows.1 {
-                let j0 = (ty - rows.0) * tw;
-                let row = |xi: usize| &dv[(xi * c_in + c) * n + j0..][..tw];
-                for r in 0..4 {
-                    let [w0, w1, w2, w3] = [0, 1, 2, 3].map(|q| row(4 * r + q));
-                    p[4 * r].copy_from_slice(w0);
-                    zip3(&mut p[4 * r + 1], w1, w2, w3, |a, b, c| a - b + c);
-                    zip3(&mut p[4 * r + 2], w1, w2, w0, |a, b, c| a + b - c);
-                    negate(&mut p[4 * r + 3], w3);
-                }
-                for rr in 0..4 {
-                    // Row rr of B dV B^T, column by column: B across rows r of p[r][q].
-                    for (q, dst) in col.iter_mut().enumerate() {
-                        let [u0, u1, u2, u3] = [0, 1, 2, 3].map(|r| &p[4 * r + q]);
-                        match rr {
-                            0 => dst.copy_from_slice(u0),
-                            1 => zip3(dst, u1, u2, u3, |a, b, c| a - b + c),
-                            2 => zip3(dst, u1, u2, u0, |a, b, c| a + b - c),
-                            _ => negate(dst, u3),
+        let (n, tw, c_in) = (self.len(rows), self.tw, self.g.c_in);
+        dx.par_chunks_mut(self.g.in_plane())
+            .enumerate()
+            .for_each(|(c, plane)| {
+                // B along each row of dV (p[r][q]), then across the rows, added into the padded
+                // rows' even and odd columns.
+                let mut p = vec![vec![0.0; tw]; 16];
+                let mut col = vec![vec![0.0; tw]; 4];
+                let mut e = vec![0.0; tw + 1];
+                let mut o = vec![0.0; tw + 1];
+                for ty in rows.0..rows.1 {
+                    let j0 = (ty - rows.0) * tw;
+                    let row = |xi: usize| &dv[(xi * c_in + c) * n + j0..][..tw];
+                    for r in 0..4 {
+                        let [w0, w1, w2, w3] = [0, 1, 2, 3].map(|q| row(4 * r + q));
+                        p[4 * r].copy_from_slice(w0);
+                        zip3(&mut p[4 * r + 1], w1, w2, w3, |a, b, c| a - b + c);
+                        zip3(&mut p[4 * r + 2], w1, w2, w0, |a, b, c| a + b - c);
+                        negate(&mut p[4 * r + 3], w3);
+                    }
+                    for rr in 0..4 {
+                        // Row rr of B dV B^T, column by column: B across rows r of p[r][q].
+                        for (q, dst) in col.iter_mut().enumerate() {
+                            let [u0, u1, u2, u3] = [0, 1, 2, 3].map(|r| &p[4 * r + q]);
+                            match rr {
+                                0 => dst.copy_from_slice(u0),
+                                1 => zip3(dst, u1, u2, u3, |a, b, c| a - b + c),
+                                2 => zip3(dst, u1, u2, u0, |a, b, c| a + b - c),
+                                _ => negate(dst, u3),
+                            }
                         }
+                        // Tile t's columns are e[t], o[t], e[t + 1], o[t + 1].
+                        e[..tw].copy_from_slice(&col[0]);
+                        o[..tw].copy_from_slice(&col[1]);
+                        (e[tw], o[tw]) = (0.0, 0.0);
+                        for (d, s) in e[1..].iter_mut().zip(&col[2]) {
+                            *d += s;
+                        }
+                        for (d, s) in o[1..].iter_mut().zip(&col[3]) {
+                            *d += s;
+                        }
+                        self.scatter(plane, 2 * ty + rr, &e, &o);
                     }
-                    // Tile t's columns are e[t], o[t], e[t + 1], o[t + 1].
-                    e[..tw].copy_from_slice(&col[0]);
-                    o[..tw].copy_from_slice(&col[1]);
-                    (e[tw], o[tw]) = (0.0, 0.0);
-                    for (d, s) in e[1..].iter_mut().zip(&col[2]) {
-                        *d += s;
-                    }
-                    for (d, s) in o[1..].iter_mut().zip(&col[3]) {
-                        *d += s;
-                    }
-                    self.scatter(plane, 2 * ty + rr, &e, &o);
                 }
-            }
-        });
+            });
     }
 }
 
@@ -448,7 +458,7 @@ pub fn forward(x: &[f32], weight: &[f32], bias: Option<&[f32]>, g: ConvGeometry)
     let mut v = vec![0.0; g.c_in * 16 * block];
     let mut m = vec![0.0; 16 * g.c_out * block];
     for (xb, yb) in x
-        .chunks_exact(g.c_in * plane)
+        .chunks_exact(g.c_in * g.in_plane())
         .zip(y.chunks_exact_mut(g.c_out * plane))
     {
         for range in tiles.blocks() {
@@ -496,7 +506,8 @@ pub fn backward(
     let tiles = Tiles::new(g);
     let (plane, block) = (g.h * g.w, tiles.block_rows * tiles.tw);
     let u = weight.map(|w| transform_weights(w, &g));
-    let mut dx = u.as_ref().map(|_| vec![0.0; g.batch * g.c_in * plane]);
+    let in_plane = g.in_plane();
+    let mut dx = u.as_ref().map(|_| vec![0.0; g.batch * g.c_in * in_plane]);
     let mut du = x.map(|_| vec![0.0; 16 * g.c_out * g.c_in]);
     let mut dm = vec![0.0; g.c_out * 16 * block];
     let mut v = vec![0.0; g.c_in * 16 * block];
@@ -533,12 +544,13 @@ pub fn backward(
                 tiles.transform_input_grad(
                     dv,
                     range,
-                    &mut dx[b * g.c_in * plane..][..g.c_in * plane],
+                    &mut dx[b * g.c_in * in_plane..][..g.c_in * in_plane],
                 );
             }
             if let (Some(x), Some(du)) = (x, du.as_mut()) {
                 let v = &mut v[..g.c_in * 16 * n];
-                tiles.transform_input(&x[b * g.c_in * plane..][..g.c_in * plane], range, v);
+                let xb = &x[b * g.c_in * in_plane..][..g.c_in * in_plane];
+                tiles.transform_input(xb, range, v);
                 let v: &[f32] = v;
                 products(
                     du,
