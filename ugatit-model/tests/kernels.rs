@@ -156,7 +156,7 @@ fn with_grads(
     c: &Case,
     grad: [bool; 3],
     f: fn(&Inputs<Ad>, &Case) -> Tensor<Ad, 4>,
-) -> (Vec<f32>, [Option<Vec<f32>>; 3]) {
+) -> WithGrads {
     let track = |t: Tensor<Cpu, 4>, g: bool| {
         let t = Tensor::<Ad, 4>::from_inner(t);
         if g {
@@ -186,6 +186,20 @@ fn with_grads(
     (data(y.inner()), [gx, gw, gb])
 }
 
+type WithGrads = (Vec<f32>, [Option<Vec<f32>>; 3]);
+
+/// The output and the x, w and b gradients of both paths agree (b's only where there is a bias).
+fn check_all(name: &str, c: &Case, (y_fast, g_fast): WithGrads, (y_ref, g_ref): WithGrads) {
+    check(name, "y", c, y_fast, y_ref);
+    for ((what, f), r) in ["dx", "dw", "db"].iter().zip(g_fast).zip(g_ref) {
+        match (f, r) {
+            (Some(f), Some(r)) => check(name, what, c, f, r),
+            (None, None) => assert!(!c.bias && *what == "db"),
+            _ => panic!("{what} {c:?}: a gradient on one path only"),
+        }
+    }
+}
+
 #[test]
 fn reflect_conv_gradients_match_pad_then_conv() {
     let device = Default::default();
@@ -194,14 +208,7 @@ fn reflect_conv_gradients_match_pad_then_conv() {
         let i = inputs(c, &device);
         let (y_fast, g_fast) = with_grads(&i, c, all, fused::<Ad>);
         let (y_ref, g_ref) = with_grads(&i, c, all, composed::<Ad>);
-        check("autodiff", "y", c, y_fast, y_ref);
-        for ((what, f), r) in ["dx", "dw", "db"].iter().zip(g_fast).zip(g_ref) {
-            match (f, r) {
-                (Some(f), Some(r)) => check("autodiff", what, c, f, r),
-                (None, None) => assert!(!c.bias && *what == "db"),
-                _ => panic!("{what} {c:?}: a gradient on one path only"),
-            }
-        }
+        check_all("autodiff", c, (y_fast, g_fast), (y_ref, g_ref));
     }
 }
 
@@ -450,13 +457,6 @@ fn upsample_reflect_conv_matches_interpolate_pad_then_conv() {
         );
         let (y_fast, g_fast) = with_grads(&i, c, all, up_fused::<Ad>);
         let (y_ref, g_ref) = with_grads(&i, c, all, up_composed::<Ad>);
-        check("upsample autodiff", "y", c, y_fast, y_ref);
-        for ((what, f), r) in ["dx", "dw", "db"].iter().zip(g_fast).zip(g_ref) {
-            match (f, r) {
-                (Some(f), Some(r)) => check("upsample autodiff", what, c, f, r),
-                (None, None) => assert!(!c.bias && *what == "db"),
-                _ => panic!("{what} {c:?}: a gradient on one path only"),
-            }
-        }
+        check_all("upsample autodiff", c, (y_fast, g_fast), (y_ref, g_ref));
     }
 }
