@@ -92,15 +92,21 @@ impl HugePageAlloc {
                 // cached) never grows past its largest live total.
                 let mut freed = 0;
                 while freed < len {
-                    let Some((addr, l)) = self.cache.take_oldest() else {
+                    let Some(l) = self.release_oldest() else {
                         break;
                     };
-                    unmap(addr as *mut u8, l);
                     freed += l;
                 }
                 map_huge(len)
             }
         }
+    }
+
+    /// Unmaps the cached block freed longest ago; its length, or none when the cache is empty.
+    fn release_oldest(&self) -> Option<usize> {
+        let (addr, len) = self.cache.take_oldest()?;
+        unmap(addr as *mut u8, len);
+        Some(len)
     }
 
     fn dealloc_large(&self, ptr: *mut u8, size: usize) {
@@ -115,9 +121,7 @@ impl Drop for HugePageAlloc {
     /// Gives what the cache holds back to the system (an allocator that is not the global one,
     /// as in tests).
     fn drop(&mut self) {
-        while let Some((addr, len)) = self.cache.take_oldest() {
-            unmap(addr as *mut u8, len);
-        }
+        while self.release_oldest().is_some() {}
     }
 }
 

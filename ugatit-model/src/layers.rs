@@ -97,25 +97,17 @@ pub fn upsample_reflect_conv<B: Backend>(
     weight: Tensor<B, 4>,
     bias: Option<Tensor<B, 1>>,
 ) -> Tensor<B, 4> {
-    let f32s = Precision::current() == Precision::F32
-        && x.dtype() == DType::F32
-        && weight.dtype() == DType::F32
-        && bias.as_ref().is_none_or(|b| b.dtype() == DType::F32);
-    let k = weight.dims()[2];
     let opts = ReflectConvOptions {
         stride: 1,
         pad: 1,
         upsample: 2,
     };
-    match Fast::of::<B>().filter(|_| f32s && k == 3) {
-        Some(Fast::Flex) => fused::<B, Flex>(x, weight, bias, opts),
-        Some(Fast::AutodiffFlex) => fused::<B, Autodiff<Flex>>(x, weight, bias, opts),
-        None => {
-            let [_, _, h, w] = x.dims();
-            let nearest = InterpolateOptions::new(InterpolateMode::Nearest);
-            reflect_conv(interpolate(x, [2 * h, 2 * w], nearest), weight, bias, 1, 1)
-        }
-    }
+    let k3 = weight.dims()[2] == 3;
+    fused_or(x, weight, bias, opts, k3, |x, weight, bias| {
+        let [_, _, h, w] = x.dims();
+        let nearest = InterpolateOptions::new(InterpolateMode::Nearest);
+        reflect_conv(interpolate(x, [2 * h, 2 * w], nearest), weight, bias, 1, 1)
+    })
 }
 
 /// `conv2d(ReflectionPad2d(pad)(x), weight, bias, stride)` with a square `weight` (`[out, in,
@@ -131,19 +123,35 @@ pub fn reflect_conv<B: Backend>(
     stride: usize,
     pad: usize,
 ) -> Tensor<B, 4> {
-    let f32s = Precision::current() == Precision::F32
-        && x.dtype() == DType::F32
-        && weight.dtype() == DType::F32
-        && bias.as_ref().is_none_or(|b| b.dtype() == DType::F32);
     let opts = ReflectConvOptions {
         stride,
         pad,
         upsample: 1,
     };
-    match Fast::of::<B>().filter(|_| f32s) {
+    fused_or(x, weight, bias, opts, true, |x, weight, bias| {
+        conv(reflect_pad(x, pad), weight, bias, stride)
+    })
+}
+
+/// Our kernel for `opts` on Flex and `Autodiff<Flex>` when the tensors and this thread's
+/// [`Precision`] are f32 and `kernel_applies`; `composed` (burn's ops) on any other backend or
+/// precision.
+fn fused_or<B: Backend>(
+    x: Tensor<B, 4>,
+    weight: Tensor<B, 4>,
+    bias: Option<Tensor<B, 1>>,
+    opts: ReflectConvOptions,
+    kernel_applies: bool,
+    composed: impl FnOnce(Tensor<B, 4>, Tensor<B, 4>, Option<Tensor<B, 1>>) -> Tensor<B, 4>,
+) -> Tensor<B, 4> {
+    let f32s = Precision::current() == Precision::F32
+        && x.dtype() == DType::F32
+        && weight.dtype() == DType::F32
+        && bias.as_ref().is_none_or(|b| b.dtype() == DType::F32);
+    match Fast::of::<B>().filter(|_| f32s && kernel_applies) {
         Some(Fast::Flex) => fused::<B, Flex>(x, weight, bias, opts),
         Some(Fast::AutodiffFlex) => fused::<B, Autodiff<Flex>>(x, weight, bias, opts),
-        None => conv(reflect_pad(x, pad), weight, bias, stride),
+        None => composed(x, weight, bias),
     }
 }
 

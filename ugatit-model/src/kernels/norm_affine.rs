@@ -20,9 +20,7 @@ use burn_autodiff::ops::{Backward, Ops, OpsKind};
 use burn_flex::FlexTensor;
 use rayon::prelude::*;
 
-use super::norm_stats::{
-    dims4, f32_input, flex, instance_layer_mix_backward, mix_stats, mix_value,
-};
+use super::norm_stats::{dims4, f32_input, flex, mix_backward_with, mix_stats, mix_value};
 
 /// Which scale and shift plane `p` (sample `p / c`, channel `p % c`) takes: gamma and beta
 /// are `[batch, c]` (AdaILN, from the MLP) or `[1, c]` (ILN, parameters).
@@ -75,8 +73,8 @@ pub fn norm_affine(
 /// The gradients of [`norm_affine`] with respect to `x`, `rho`, `gamma` and `beta`, from the
 /// input `x`, the output `y` (read only for the ReLU's mask) and the output gradient `dy`.
 /// With `g = dy` where the ReLU's output is positive (Flex's mask; everywhere without a ReLU):
-/// `d beta = sum(g)`,
-/// `d gamma = sum(g * mix)`, and the mix's own backward of `g * gamma`.
+/// `d beta = sum(g)`, `d gamma = sum(g * mix)`, and the mix's own backward of `g * gamma`
+/// (from the same statistics of `x`).
 #[allow(clippy::too_many_arguments)]
 pub fn norm_affine_backward(
     x: &[f32],
@@ -121,7 +119,7 @@ pub fn norm_affine_backward(
         dbeta[a] += sg;
         dgamma[a] += sgm;
     }
-    let (dx, drho) = instance_layer_mix_backward(x, rho, &dmix, c, n);
+    let (dx, drho) = mix_backward_with(&st, x, rho, &dmix, c, n);
     let to_f32 = |v: Vec<f64>| v.into_iter().map(|v| v as f32).collect();
     [dx, drho, to_f32(dgamma), to_f32(dbeta)]
 }
@@ -172,13 +170,13 @@ pub(super) fn flex_norm_affine(
 #[derive(Debug)]
 struct NormAffineStep;
 
-/// The backward keeps the input, rho and gamma, and the output when a ReLU follows (its mask).
+/// The backward keeps the input, rho and gamma (whose shape beta shares), and the output when a
+/// ReLU follows (its mask).
 #[derive(Debug, Clone)]
 struct SavedNormAffine {
     x: FlexTensor,
     rho: FlexTensor,
     gamma: FlexTensor,
-    beta_shape: burn::tensor::Shape,
     y: Option<FlexTensor>,
 }
 
@@ -209,7 +207,7 @@ impl Backward<Flex, 4> for NormAffineStep {
             burn::tensor::Shape::from([b, c, h, w]),
             s.rho.shape(),
             s.gamma.shape(),
-            s.beta_shape,
+            s.gamma.shape(),
         ];
         for ((node, grad), shape) in [node_x, node_rho, node_gamma, node_beta]
             .into_iter()
@@ -237,7 +235,6 @@ pub(super) fn autodiff_norm_affine(
         .stateful()
     {
         OpsKind::Tracked(prep) => {
-            let beta_shape = beta.primitive.shape();
             let (xs, rhos, gammas) = (
                 x.primitive.clone(),
                 rho.primitive.clone(),
@@ -254,7 +251,6 @@ pub(super) fn autodiff_norm_affine(
                 x: xs,
                 rho: rhos,
                 gamma: gammas,
-                beta_shape,
                 y: relu_after.then(|| y.clone()),
             };
             prep.finish(saved, y)

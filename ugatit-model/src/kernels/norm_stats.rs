@@ -147,7 +147,18 @@ pub fn instance_layer_mix_backward(
     c: usize,
     n: usize,
 ) -> (Vec<f32>, Vec<f32>) {
-    let st = mix_stats(x, c, n);
+    mix_backward_with(&mix_stats(x, c, n), x, rho, dy, c, n)
+}
+
+/// [`instance_layer_mix_backward`] with `x`'s statistics already at hand.
+pub(super) fn mix_backward_with(
+    st: &MixStats,
+    x: &[f32],
+    rho: &[f32],
+    dy: &[f32],
+    c: usize,
+    n: usize,
+) -> (Vec<f32>, Vec<f32>) {
     // Per plane: sum(dy), sum(dy * xi), sum(dy * xl).
     let sums: Vec<[f64; 3]> = x
         .par_chunks(n)

@@ -114,7 +114,7 @@ pub fn norm_affine<B: Backend>(
     }
 }
 
-/// [`norm_affine`] in burn's tensor ops (any backend; the reference of the kernel tests).
+/// [`norm_affine`] in burn's tensor ops: what every backend without our kernels runs.
 pub fn norm_affine_composed<B: Backend>(
     x: Tensor<B, 4>,
     rho: Tensor<B, 4>,
