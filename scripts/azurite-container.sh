@@ -14,9 +14,16 @@ date=$(LC_ALL=C TZ=GMT date '+%a, %d %b %Y %H:%M:%S GMT')
 to_sign="PUT\n\n\n\n\n\n\n\n\n\n\n\nx-ms-date:${date}\nx-ms-version:${version}\n/${account}/${account}/${name}\nrestype:container"
 hexkey=$(printf '%s' "$key" | base64 -d | od -An -v -tx1 | tr -d ' \n')
 sig=$(printf "$to_sign" | openssl dgst -sha256 -mac HMAC -macopt "hexkey:${hexkey}" -binary | base64 -w0)
-code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT -H "Content-Length: 0" \
-    -H "x-ms-date: ${date}" -H "x-ms-version: ${version}" \
-    -H "Authorization: SharedKey ${account}:${sig}" "${endpoint}/${name}?restype=container")
+# Azurite may accept connections a moment before it answers them: retry a refused or reset
+# connection (curl's code 000) for up to 10 s, and name the failure rather than exit silently.
+for _ in $(seq 50); do
+    code=$(curl -s -o /dev/null -w '%{http_code}' -X PUT -H "Content-Length: 0" \
+        -H "x-ms-date: ${date}" -H "x-ms-version: ${version}" \
+        -H "Authorization: SharedKey ${account}:${sig}" "${endpoint}/${name}?restype=container") ||
+        true
+    [ "$code" != 000 ] && break
+    sleep 0.2
+done
 case $code in
     201 | 409) ;;
     *) echo "creating container $name at $endpoint: HTTP $code" >&2; exit 1 ;;

@@ -34,7 +34,13 @@ pub fn free_port() -> u16 {
 /// do not say when they are ready.
 fn wait_for_port(port: u16, what: &str, child: &mut Child) {
     let start = Instant::now();
-    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+    // A connect to a port nobody listens on can still succeed when the kernel picks that same
+    // port as its source (TCP self-connect): only a distinct peer counts as listening.
+    let listening = || {
+        TcpStream::connect(("127.0.0.1", port))
+            .is_ok_and(|s| s.local_addr().ok() != s.peer_addr().ok())
+    };
+    while !listening() {
         if let Ok(Some(status)) = child.try_wait() {
             panic!("{what} exited with {status} before listening");
         }

@@ -68,7 +68,13 @@ impl Server {
             .unwrap_or_else(|e| panic!("cannot start {program}: {e}"));
         let server = Server { child, port };
         let begun = Instant::now();
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        // A connection to a port nobody listens on can still succeed when the kernel picks that
+        // same port as its source (TCP self-connect): only a distinct peer counts as the server.
+        let answers = || {
+            TcpStream::connect(("127.0.0.1", port))
+                .is_ok_and(|s| s.local_addr().ok() != s.peer_addr().ok())
+        };
+        while !answers() {
             assert!(
                 begun.elapsed() < Duration::from_secs(60),
                 "{program} did not start"
