@@ -26,7 +26,7 @@ pub fn instance_norm<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
     fn on<B: Backend, K: KernelBackend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
         from_backend::<K, B, 4>(K::instance_norm(into_backend::<B, K, 4>(x)))
     }
-    match Fast::of::<B>().filter(|_| x.dtype() == DType::F32) {
+    match Fast::chosen::<B>().filter(|_| x.dtype() == DType::F32) {
         Some(Fast::Flex) => on::<B, Flex>(x),
         Some(Fast::AutodiffFlex) => on::<B, Autodiff<Flex>>(x),
         None => instance_norm_composed(x),
@@ -35,10 +35,8 @@ pub fn instance_norm<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
 
 /// [`instance_norm`] in burn's tensor ops (any backend; the reference of the kernel tests).
 pub fn instance_norm_composed<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
-    let [b, c, h, w] = x.dims();
-    let flat = x.reshape([b, c, h * w]);
-    let (var, mean) = flat.clone().var_mean_bias(2);
-    ((flat - mean) / (var + EPS).sqrt()).reshape([b, c, h, w])
+    let (var, mean) = plane_stats(x.clone(), false);
+    (x - mean) / (var + EPS).sqrt()
 }
 
 /// The instance-layer mix shared by AdaILN and ILN (paper eq. 1-2):
@@ -48,6 +46,22 @@ pub fn instance_norm_composed<B: Backend>(x: Tensor<B, 4>) -> Tensor<B, 4> {
 /// biased ones of `nn.InstanceNorm2d`. `rho` is `[1, C, 1, 1]`; `x` is `[batch, C, h, w]`.
 /// On Flex and `Autodiff<Flex>` in f32 this runs our single-pass kernel
 /// ([`crate::kernels::norm_stats`]), elsewhere [`instance_layer_mix_composed`].
+/// Variance (unbiased or biased) and mean of each `[r, s]` plane of `x` `[b, g, r, s]`, as
+/// `[b, g, 1, 1]`: the mean first, then the mean squared deviation from it (two passes, as
+/// `torch.var`). Each sum runs over one axis at a time, rows then columns: the same sums as one
+/// reduction over the plane, added in runs of `s` and `r` values. burn-cubecl's reduction adds a
+/// long row in one sequence on some shapes (measured on wgpu: the mean of one row of a
+/// `[2, 131072]` tensor off by 6e-5, so a light 128 generator's last ILN moved the image by
+/// 5e-4 in the second image of a batch only); short runs keep float32's accuracy everywhere.
+fn plane_stats<B: Backend>(x: Tensor<B, 4>, unbiased: bool) -> (Tensor<B, 4>, Tensor<B, 4>) {
+    let [_, _, r, s] = x.dims();
+    let n = (r * s) as f64;
+    let mean = x.clone().sum_dim(3).sum_dim(2) / n;
+    let d = x - mean.clone();
+    let var = (d.clone() * d).sum_dim(3).sum_dim(2) / if unbiased { n - 1.0 } else { n };
+    (var, mean)
+}
+
 pub fn instance_layer_mix<B: Backend>(x: Tensor<B, 4>, rho: Tensor<B, 4>) -> Tensor<B, 4> {
     fn on<B: Backend, K: KernelBackend>(x: Tensor<B, 4>, rho: Tensor<B, 4>) -> Tensor<B, 4> {
         from_backend::<K, B, 4>(K::instance_layer_mix(
@@ -56,7 +70,7 @@ pub fn instance_layer_mix<B: Backend>(x: Tensor<B, 4>, rho: Tensor<B, 4>) -> Ten
         ))
     }
     let f32s = x.dtype() == DType::F32 && rho.dtype() == DType::F32;
-    match Fast::of::<B>().filter(|_| f32s) {
+    match Fast::chosen::<B>().filter(|_| f32s) {
         Some(Fast::Flex) => on::<B, Flex>(x, rho),
         Some(Fast::AutodiffFlex) => on::<B, Autodiff<Flex>>(x, rho),
         None => instance_layer_mix_composed(x, rho),
@@ -67,13 +81,11 @@ pub fn instance_layer_mix<B: Backend>(x: Tensor<B, 4>, rho: Tensor<B, 4>) -> Ten
 /// tests).
 pub fn instance_layer_mix_composed<B: Backend>(x: Tensor<B, 4>, rho: Tensor<B, 4>) -> Tensor<B, 4> {
     let [b, c, h, w] = x.dims();
-    let per_channel = x.clone().reshape([b, c, h * w]);
-    let (in_var, in_mean) = per_channel.var_mean(2);
-    let out_in =
-        (x.clone() - in_mean.reshape([b, c, 1, 1])) / (in_var + EPS).sqrt().reshape([b, c, 1, 1]);
-    let per_sample = x.clone().reshape([b, c * h * w]);
-    let (ln_var, ln_mean) = per_sample.var_mean(1);
-    let out_ln = (x - ln_mean.reshape([b, 1, 1, 1])) / (ln_var + EPS).sqrt().reshape([b, 1, 1, 1]);
+    let (in_var, in_mean) = plane_stats(x.clone(), true);
+    let out_in = (x.clone() - in_mean) / (in_var + EPS).sqrt();
+    // The layer statistics: every value of a sample, as `[b, 1, c * h, w]` planes.
+    let (ln_var, ln_mean) = plane_stats(x.clone().reshape([b, 1, c * h, w]), true);
+    let out_ln = (x - ln_mean) / (ln_var + EPS).sqrt();
     out_in * rho.clone() + out_ln * (rho.neg() + 1.0)
 }
 
@@ -107,7 +119,7 @@ pub fn norm_affine<B: Backend>(
     let f32s = [x.dtype(), rho.dtype(), gamma.dtype(), beta.dtype()]
         .iter()
         .all(|d| *d == DType::F32);
-    match Fast::of::<B>().filter(|_| f32s) {
+    match Fast::chosen::<B>().filter(|_| f32s) {
         Some(Fast::Flex) => on::<B, Flex>(x, rho, gamma, beta, relu_after),
         Some(Fast::AutodiffFlex) => on::<B, Autodiff<Flex>>(x, rho, gamma, beta, relu_after),
         None => norm_affine_composed(x, rho, gamma, beta, relu_after),
