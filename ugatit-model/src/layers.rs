@@ -148,7 +148,7 @@ fn fused_or<B: Backend>(
         && x.dtype() == DType::F32
         && weight.dtype() == DType::F32
         && bias.as_ref().is_none_or(|b| b.dtype() == DType::F32);
-    match Fast::of::<B>().filter(|_| f32s && kernel_applies) {
+    match Fast::chosen::<B>().filter(|_| f32s && kernel_applies) {
         Some(Fast::Flex) => fused::<B, Flex>(x, weight, bias, opts),
         Some(Fast::AutodiffFlex) => fused::<B, Autodiff<Flex>>(x, weight, bias, opts),
         None => composed(x, weight, bias),

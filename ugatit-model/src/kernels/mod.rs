@@ -14,10 +14,14 @@
 //!
 //! The model stays generic over `B: Backend`: a `KernelBackend` bound would have to spread
 //! through every struct and crate that names a backend. Instead each op's generic function
-//! (`layers::reflect_conv`, `norm::instance_norm`, `norm::instance_layer_mix`) asks [`Fast::of`] once, by `TypeId`, whether `B` is one of those two
+//! (`layers::reflect_conv`, `norm::instance_norm`, `norm::instance_layer_mix`) asks [`Fast::chosen`] once, by `TypeId`, whether `B` is one of those two
 //! backends, and if so moves the tensor primitives to it through `Box<dyn Any>`
 //! ([`into_backend`], [`from_backend`]). Every other backend (CUDA, ndarray) runs burn's composed ops exactly as
 //! before.
+//!
+//! `UGATIT_KERNELS=off` in the environment (read once per process) turns the kernels off: Flex
+//! then runs burn's composed ops, the ones every GPU backend runs, so the test command checks
+//! those against the PyTorch reference on the CPU as well ([`Fast::chosen`]).
 
 mod matmul;
 pub mod norm_affine;
@@ -140,6 +144,20 @@ impl Fast {
             None
         }
     }
+}
+
+impl Fast {
+    /// The kernels to run for `B`: [`Fast::of`], unless `UGATIT_KERNELS=off` turned them off.
+    pub fn chosen<B: Backend>() -> Option<Self> {
+        Self::of::<B>().filter(|_| kernels_on())
+    }
+}
+
+/// Whether our kernels run where they can: unless the environment held `UGATIT_KERNELS=off`
+/// when first asked (any other value leaves them on).
+pub fn kernels_on() -> bool {
+    static ON: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *ON.get_or_init(|| std::env::var("UGATIT_KERNELS").map_or(true, |v| v.trim() != "off"))
 }
 
 /// Moves `x` to type `U`, which the caller has checked to be `T` itself.
