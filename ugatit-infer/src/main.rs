@@ -53,6 +53,8 @@ enum Command {
         #[arg(long, default_value = "f32")]
         dtype: StoreDtype,
     },
+    /// List the devices this build can use (`--device` values), their kind and backend.
+    Devices,
     /// Images per second of a model on a device (median of repeated batches).
     Bench {
         #[arg(long)]
@@ -113,7 +115,8 @@ struct TranslateArgs {
     /// Refuse images larger than this many pixels (before decoding them).
     #[arg(long, default_value_t = 50_000_000)]
     max_pixels: u64,
-    /// cpu, cuda or cuda:N. Defaults to the first GPU when built with CUDA, else the CPU.
+    /// cpu, cuda[:N] or wgpu[:N] (`devices` lists them). Defaults to a GPU the build can use,
+    /// else the CPU.
     #[arg(long)]
     device: Option<DeviceChoice>,
     /// f32, bf16 or f16: the compute type of convolutions and linear layers (weights, norms
@@ -129,9 +132,15 @@ struct TranslateArgs {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
-        Command::Translate(args) => DeviceChoice::resolve(args.device)
-            .map_err(Into::into)
+        Command::Translate(args) => checked(args.device, args.precision)
             .and_then(|device| on_device(device, Work::Translate(&args))),
+        Command::Devices => {
+            print!(
+                "{}",
+                ugatit_io::device::devices_table(&ugatit_io::device::list_devices())
+            );
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Export {
             model,
             direction,
@@ -155,22 +164,20 @@ fn main() -> ExitCode {
             repeat,
             device,
             precision,
-        } => DeviceChoice::resolve(device)
-            .map_err(Into::into)
-            .and_then(|device| {
-                on_device(
-                    device,
-                    Work::Bench {
-                        model: &model,
-                        direction,
-                        batch: batch.max(1),
-                        size,
-                        repeat: repeat.max(1),
-                        device_name: device,
-                        precision,
-                    },
-                )
-            }),
+        } => checked(device, precision).and_then(|device| {
+            on_device(
+                device,
+                Work::Bench {
+                    model: &model,
+                    direction,
+                    batch: batch.max(1),
+                    size,
+                    repeat: repeat.max(1),
+                    device_name: device,
+                    precision,
+                },
+            )
+        }),
     };
     match result {
         Ok(code) => code,
@@ -218,6 +225,13 @@ impl DeviceWork for Work<'_> {
             ),
         }
     }
+}
+
+/// The device to run on, refused before any work if it cannot compute in `precision`.
+fn checked(device: Option<DeviceChoice>, precision: Precision) -> Result<DeviceChoice> {
+    let device = DeviceChoice::resolve(device)?;
+    device.check_precision(precision)?;
+    Ok(device)
 }
 
 /// Runs `work` on the chosen device's backend.

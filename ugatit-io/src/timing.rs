@@ -17,7 +17,7 @@ pub struct Timing {
 pub fn warmup_runs(device: DeviceChoice) -> usize {
     match device {
         DeviceChoice::Cpu => 1,
-        DeviceChoice::Cuda(_) => 3,
+        DeviceChoice::Cuda(_) | DeviceChoice::Wgpu(_) => 3,
     }
 }
 

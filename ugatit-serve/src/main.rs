@@ -91,7 +91,8 @@ struct Cli {
     /// Allow a front end served from ORIGIN to call the API.
     #[arg(long)]
     cors_origin: Option<String>,
-    /// cpu, cuda or cuda:N (default: the first GPU in a CUDA build, else the CPU).
+    /// cpu, cuda[:N] or wgpu[:N] (`ugatit-infer devices` lists them; default: a GPU the build
+    /// can use, else the CPU).
     #[arg(long)]
     device: Option<DeviceChoice>,
     /// Largest request body, in bytes or with a unit (10MB, 512KiB).
@@ -179,10 +180,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 device,
             };
             let model = tokio::task::spawn_blocking(move || Model::start(spec)).await??;
-            let max_batch = cli.max_batch.unwrap_or(match device {
-                DeviceChoice::Cpu => 1,
-                DeviceChoice::Cuda(_) => 8,
-            });
+            let max_batch = cli.max_batch.unwrap_or(if device.is_gpu() { 8 } else { 1 });
             if max_batch == 0 {
                 bail!("--max-batch must be at least 1");
             }

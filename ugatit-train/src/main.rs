@@ -96,6 +96,8 @@ enum Command {
     },
     /// Print what a run folder, checkpoint or weights file holds.
     Inspect { path: PathBuf },
+    /// List the devices this build can use (`--device` values), their kind and backend.
+    Devices,
     /// Measure a model on the test set as the paper does: KID x100 and FID of its translations
     /// against the other domain's test images (with --features), cycle and identity L1.
     Eval(EvalArgs),
@@ -165,7 +167,8 @@ struct EvalArgs {
     /// Print the report as one JSON object.
     #[arg(long)]
     json: bool,
-    /// cpu, cuda or cuda:N. Defaults to the first GPU when built with CUDA, else the CPU.
+    /// cpu, cuda[:N] or wgpu[:N] (`devices` lists them). Defaults to a GPU the build can use,
+    /// else the CPU.
     #[arg(long)]
     device: Option<DeviceChoice>,
     /// Where a bucket model is fetched to (default: $XDG_CACHE_HOME/ugatit or ~/.cache/ugatit).
@@ -238,7 +241,8 @@ struct Common {
     /// Stop cleanly after this step, with a checkpoint (not saved in the config).
     #[arg(long)]
     stop_after: Option<u64>,
-    /// cpu, cuda or cuda:N. Defaults to the first GPU when built with CUDA, else the CPU.
+    /// cpu, cuda[:N] or wgpu[:N] (`devices` lists them). Defaults to a GPU the build can use,
+    /// else the CPU.
     #[arg(long)]
     device: Option<DeviceChoice>,
     /// Data-parallel training over several GPUs, e.g. cuda:0,cuda:1: train.batch_size is split
@@ -316,6 +320,13 @@ fn dispatch(command: Command) -> Result<()> {
             export(&run_dir, step, direction, &output, format, dtype)
         }
         Command::Inspect { path } => inspect::run(&path),
+        Command::Devices => {
+            print!(
+                "{}",
+                ugatit_io::device::devices_table(&ugatit_io::device::list_devices())
+            );
+            Ok(())
+        }
         Command::Eval(args) => evaluate(args),
         Command::Bench {
             what,
@@ -328,6 +339,7 @@ fn dispatch(command: Command) -> Result<()> {
             let mut cfg = Config::load(&config, &sets)?;
             cfg.train.precision = precision.unwrap_or(cfg.train.precision);
             let device = DeviceChoice::resolve(device)?;
+            device.check_precision(cfg.train.precision)?;
             let report = run_autodiff_on(
                 device,
                 BenchWork {
@@ -528,9 +540,13 @@ fn on_device(
         #[cfg(feature = "multi-gpu")]
         if let Some(list) = &common.devices {
             let devices = ugatit_io::device::resolve_all(list)?;
+            for d in &devices {
+                d.check_precision(cfg.train.precision)?;
+            }
             return ugatit_io::device::run_autodiff_on_all(&devices, work)?;
         }
         let device = DeviceChoice::resolve(common.device)?;
+        device.check_precision(cfg.train.precision)?;
         run_autodiff_on(device, work)
             .map_err(anyhow::Error::from)
             .and_then(|r| r)
