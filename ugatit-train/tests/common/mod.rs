@@ -3,6 +3,8 @@
 //! run folders. Each binary uses part of it.
 #![allow(dead_code)]
 
+pub mod reference;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
