@@ -251,10 +251,9 @@ fn existing_results_and_inputs_are_never_written_over() {
     assert!(out.join("a.jpg").is_file() && out.join("a_heatmap.jpg").is_file());
 }
 
-#[test]
-fn batches_write_the_same_files_as_single_images() {
-    let dir = tempfile::tempdir().unwrap();
-    let src = dir.path().join("in");
+/// A folder `in` under `dir` with three of the fixtures' images, `0.png` to `2.png`.
+fn three_inputs(dir: &std::path::Path) -> PathBuf {
+    let src = dir.join("in");
     std::fs::create_dir_all(&src).unwrap();
     for (i, f) in [
         "full_96_ch4_r2/data/testA/a.png",
@@ -266,6 +265,13 @@ fn batches_write_the_same_files_as_single_images() {
     {
         std::fs::copy(fixture(f), src.join(format!("{i}.png"))).unwrap();
     }
+    src
+}
+
+#[test]
+fn batches_write_the_same_files_as_single_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let src = three_inputs(dir.path());
     let (one, four) = (dir.path().join("one"), dir.path().join("four"));
     infer().arg("-o").arg(&one).arg(&src).assert().success();
     infer()
@@ -280,6 +286,40 @@ fn batches_write_the_same_files_as_single_images() {
             .unwrap()
             .to_rgb8();
         assert!(max_grey_level_difference(&a, &b) <= 1, "image {i}");
+    }
+}
+
+/// `translate` on the device `UGATIT_TEST_DEVICE` names (the test command runs this on wgpu in
+/// the wgpu build), in batches of 2 and with heatmaps, writes what the CPU writes within 1 grey
+/// level.
+#[test]
+fn the_test_device_translates_as_the_cpu_does() {
+    let device = ugatit_io::device::test_device().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let src = three_inputs(dir.path());
+    let run = |device: &str, out: &std::path::Path| {
+        Command::cargo_bin("ugatit-infer")
+            .unwrap()
+            .args(["translate", "--device", device, "--batch", "2", "--heatmap"])
+            .arg("--model")
+            .arg(fixture("full_96_ch4_r2/official.pt"))
+            .arg("-o")
+            .arg(out)
+            .arg(&src)
+            .assert()
+            .success();
+    };
+    let (cpu, other) = (dir.path().join("cpu"), dir.path().join("other"));
+    run("cpu", &cpu);
+    run(&device, &other);
+    for i in 0..3 {
+        for name in [format!("{i}.png"), format!("{i}_heatmap.png")] {
+            let a = image::open(cpu.join(&name)).unwrap().to_rgb8();
+            let b = image::open(other.join(&name)).unwrap().to_rgb8();
+            let d = max_grey_level_difference(&a, &b);
+            println!("{name} on {device}: {d} grey levels from the CPU");
+            assert!(d <= 1, "{name} on {device}: {d} grey levels from the CPU");
+        }
     }
 }
 
@@ -369,4 +409,50 @@ fn bench_runs_in_the_precision_asked_for_and_refuses_others() {
     let out = bench("f8");
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("f8"));
+}
+
+/// Half precision on the device `UGATIT_TEST_DEVICE` names: where the device has the type, a
+/// translation within a few grey levels of float32's; where it has not (lavapipe and WGSL have
+/// no bfloat16), one line naming `--device`, the adapter and the type, before any work.
+#[test]
+fn half_precision_runs_where_the_device_has_it_and_is_refused_in_one_line_elsewhere() {
+    let device = ugatit_io::device::test_device();
+    let dir = tempfile::tempdir().unwrap();
+    let input = fixture("full_96_ch4_r2/data/testA/a.png");
+    let run = |precision: &str, out: &std::path::Path| {
+        Command::cargo_bin("ugatit-infer")
+            .unwrap()
+            .args(["translate", "--device", &device.to_string()])
+            .args(["--precision", precision, "--model"])
+            .arg(fixture("full_96_ch4_r2/official.pt"))
+            .arg("-o")
+            .arg(out)
+            .arg(&input)
+            .output()
+            .unwrap()
+    };
+    let f32_out = dir.path().join("f32");
+    assert!(run("f32", &f32_out).status.success());
+    let want = image::open(f32_out.join("a.png")).unwrap().to_rgb8();
+    for precision in [ugatit_model::Precision::Bf16, ugatit_model::Precision::F16] {
+        let out = dir.path().join(precision.as_str());
+        let result = run(precision.as_str(), &out);
+        let stderr = String::from_utf8_lossy(&result.stderr).to_string();
+        match device.check_precision(precision) {
+            Ok(()) => {
+                assert!(result.status.success(), "{precision}: {stderr}");
+                let got = image::open(out.join("a.png")).unwrap().to_rgb8();
+                let d = max_grey_level_difference(&got, &want);
+                println!("{precision} on {device}: {d} grey levels from f32");
+                assert!(d <= 8, "{precision} on {device}: {d} grey levels from f32");
+            }
+            Err(e) => {
+                println!("{precision} on {device}: refused: {e}");
+                assert!(!result.status.success());
+                assert_eq!(stderr.trim_end(), format!("error: {e}"));
+                assert!(stderr.contains(&format!("no {precision} arithmetic")));
+                assert!(!out.exists(), "nothing written before the refusal");
+            }
+        }
+    }
 }

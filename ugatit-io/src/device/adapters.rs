@@ -11,6 +11,10 @@
 use burn_wgpu::graphics::{AutoGraphicsApi, GraphicsApi};
 use burn_wgpu::WgpuDevice;
 
+/// Why there is no `wgpu` device on a machine without a driver, and what to do.
+pub const NONE_FOUND: &str = "no wgpu adapter found: install a Vulkan driver (your GPU vendor's, \
+     or Mesa's: apt-get install libvulkan1 mesa-vulkan-drivers)";
+
 /// What kind of device an adapter is, as wgpu reports it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum AdapterKind {
@@ -105,7 +109,7 @@ fn block_on<F: std::future::Future>(f: F) -> F::Output {
 pub fn burn_device(adapters: &[Adapter], index: usize) -> Result<WgpuDevice, String> {
     let Some(a) = adapters.get(index) else {
         return Err(match adapters.len() {
-            0 => "no wgpu adapter found (install a Vulkan driver)".to_string(),
+            0 => NONE_FOUND.to_string(),
             n => format!(
                 "there are {n} wgpu adapters (wgpu:0 to wgpu:{}); `devices` lists them",
                 n - 1

@@ -229,9 +229,12 @@ fn probe<B: Backend>(device: &B::Device) -> Result<(), String> {
 /// The burn device of `wgpu[:index]`.
 #[cfg(feature = "wgpu")]
 fn wgpu_device(index: Option<usize>) -> Result<burn_wgpu::WgpuDevice, String> {
+    let list = guard::quietly(adapters::list)?;
     match index {
+        // burn-wgpu would panic on its device thread instead.
+        None if list.is_empty() => Err(adapters::NONE_FOUND.into()),
         None => Ok(burn_wgpu::WgpuDevice::DefaultDevice),
-        Some(i) => guard::quietly(adapters::list).and_then(|list| adapters::burn_device(&list, i)),
+        Some(i) => adapters::burn_device(&list, i),
     }
 }
 
@@ -266,7 +269,7 @@ fn wgpu_default_kind() -> Result<adapters::AdapterKind, String> {
     let list = guard::quietly(adapters::list)?;
     default_adapter(&list)
         .map(|a| a.kind)
-        .ok_or_else(|| "no adapter found (install a Vulkan driver)".into())
+        .ok_or_else(|| adapters::NONE_FOUND.into())
 }
 
 /// One device a build can use, as `devices` prints it.
@@ -612,12 +615,19 @@ mod tests {
             .starts_with("--device cuda:0: this binary was built without CUDA"));
     }
 
-    #[cfg(not(feature = "wgpu"))]
+    /// The line a build without wgpu gives for `--device wgpu[:N]` (and, in such a build, that
+    /// `resolve` gives it).
     #[test]
     fn a_build_without_wgpu_refuses_it_in_one_line() {
         for d in [DeviceChoice::Wgpu(None), DeviceChoice::Wgpu(Some(2))] {
+            if !WGPU_COMPILED {
+                assert_eq!(
+                    DeviceChoice::resolve(Some(d)),
+                    Err(DeviceError::NotCompiled(d))
+                );
+            }
             assert_eq!(
-                DeviceChoice::resolve(Some(d)).unwrap_err().to_string(),
+                DeviceError::NotCompiled(d).to_string(),
                 format!(
                     "--device {d}: this binary was built without wgpu support \
                      (rebuild with `cargo build --release --features wgpu`)"

@@ -37,6 +37,11 @@ impl Server {
     /// Starts `ugatit-serve` with the small model on a free loopback port over `data_dir`,
     /// with `extra` flags, and waits until it listens.
     pub fn start(data_dir: &Path, extra: &[&str]) -> Server {
+        Self::start_on("cpu", data_dir, extra)
+    }
+
+    /// [`Server::start`] with the model on `device`.
+    pub fn start_on(device: &str, data_dir: &Path, extra: &[&str]) -> Server {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_ugatit-serve"));
         cmd.arg("--model")
             .arg(model())
@@ -46,7 +51,7 @@ impl Server {
                 "--listen",
                 "127.0.0.1:0",
                 "--device",
-                "cpu",
+                device,
             ])
             .arg("--data-dir")
             .arg(data_dir)
