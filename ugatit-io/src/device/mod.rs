@@ -226,10 +226,19 @@ fn probe<B: Backend>(device: &B::Device) -> Result<(), String> {
     }
 }
 
+/// wgpu's adapters, listed once per process: each listing creates a Vulkan (or Metal) instance,
+/// and checking, choosing and naming a device each need the list.
+#[cfg(feature = "wgpu")]
+fn wgpu_adapters() -> Result<Vec<adapters::Adapter>, String> {
+    static LIST: std::sync::OnceLock<Result<Vec<adapters::Adapter>, String>> =
+        std::sync::OnceLock::new();
+    LIST.get_or_init(|| guard::quietly(adapters::list)).clone()
+}
+
 /// The burn device of `wgpu[:index]`.
 #[cfg(feature = "wgpu")]
 fn wgpu_device(index: Option<usize>) -> Result<burn_wgpu::WgpuDevice, String> {
-    let list = guard::quietly(adapters::list)?;
+    let list = wgpu_adapters()?;
     match index {
         // burn-wgpu would panic on its device thread instead.
         None if list.is_empty() => Err(adapters::NONE_FOUND.into()),
@@ -241,7 +250,7 @@ fn wgpu_device(index: Option<usize>) -> Result<burn_wgpu::WgpuDevice, String> {
 /// The name and kind of `wgpu[:index]`'s adapter, for messages.
 #[cfg(feature = "wgpu")]
 fn wgpu_adapter_name(index: Option<usize>) -> String {
-    let list = guard::quietly(adapters::list).unwrap_or_default();
+    let list = wgpu_adapters().unwrap_or_default();
     let adapter = match index {
         Some(i) => list.get(i).cloned(),
         None => default_adapter(&list),
@@ -266,7 +275,7 @@ fn default_adapter(list: &[adapters::Adapter]) -> Option<adapters::Adapter> {
 
 #[cfg(feature = "wgpu")]
 fn wgpu_default_kind() -> Result<adapters::AdapterKind, String> {
-    let list = guard::quietly(adapters::list)?;
+    let list = wgpu_adapters()?;
     default_adapter(&list)
         .map(|a| a.kind)
         .ok_or_else(|| adapters::NONE_FOUND.into())
@@ -309,7 +318,7 @@ pub fn list_devices() -> Vec<DeviceInfo> {
     }
     #[cfg(feature = "wgpu")]
     out.extend(
-        guard::quietly(adapters::list)
+        wgpu_adapters()
             .unwrap_or_default()
             .into_iter()
             .map(|a| DeviceInfo {
@@ -327,7 +336,7 @@ pub fn list_devices() -> Vec<DeviceInfo> {
     let default = match default_device().0 {
         #[cfg(feature = "wgpu")]
         d @ DeviceChoice::Wgpu(None) => {
-            let list = guard::quietly(adapters::list).unwrap_or_default();
+            let list = wgpu_adapters().unwrap_or_default();
             default_adapter(&list).map_or(d, |a| DeviceChoice::Wgpu(Some(a.index)))
         }
         d => d,
