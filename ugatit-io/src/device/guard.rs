@@ -22,6 +22,9 @@ thread_local! {
     static MESSAGE: RefCell<Option<String>> = const { RefCell::new(None) };
 }
 
+/// What a panic without a (text) message is reported as.
+const NO_MESSAGE: &str = "the backend stopped without a message";
+
 /// Guarded sections running now, on every thread.
 static ACTIVE: AtomicUsize = AtomicUsize::new(0);
 /// The first line of the first panic in the GPU stack's code on an unguarded thread (a device
@@ -57,7 +60,7 @@ fn install_hook() {
                         .downcast_ref::<String>()
                         .map(String::as_str)
                         .or_else(|| payload.downcast_ref::<&str>().copied())
-                        .unwrap_or("the backend stopped without a message"),
+                        .unwrap_or(NO_MESSAGE),
                 )
             };
             if GUARDED.with(Cell::get) {
@@ -78,7 +81,7 @@ fn one_line(text: &str) -> String {
     text.lines()
         .map(str::trim)
         .find(|l| !l.is_empty())
-        .unwrap_or("the backend stopped without a message")
+        .unwrap_or(NO_MESSAGE)
         .to_string()
 }
 
@@ -100,7 +103,7 @@ pub fn quietly<T>(f: impl FnOnce() -> T) -> Result<T, String> {
         lock_backend_message()
             .take()
             .or(own)
-            .unwrap_or_else(|| "the backend stopped without a message".into())
+            .unwrap_or_else(|| NO_MESSAGE.into())
     })
 }
 
