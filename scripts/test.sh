@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Everything CI checks, in one command: formatting, lints, the CUDA build (type-checked only: no
-# GPU here), that the default build is CPU-only, the whole test suite in release mode (the numerics are too slow unoptimised), the
-# golden tests again with our CPU kernels off (burn's composed ops, the ones a GPU runs), and
-# the GPU code path itself: the wgpu build's golden, training, resume, inference and serving
-# tests on Mesa's software Vulkan device (lavapipe), which runs burn-cubecl's shaders on the CPU.
+# Everything CI checks, in one command: formatting, that the default build is CPU-only, lints of
+# every backend (the CUDA build type-checked only: no GPU here), the whole test suite in release
+# mode (the numerics are too slow unoptimised), built once with wgpu: on the CPU, again with our
+# CPU kernels off (burn's composed ops, the ones a GPU runs), and the GPU code path itself (golden,
+# training, resume, inference and serving tests on Mesa's software Vulkan device, lavapipe, which
+# runs burn-cubecl's shaders on the CPU), and the executed notebook.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -105,7 +106,7 @@ fi
 # Lints use the release profile, as the tests do, so the build scripts (SQLite, aws-lc, zstd
 # compile C) and the proc-macros are built once for both. One pass over the build with every GPU
 # backend (CUDA is type-checked and linted only: no GPU here), which holds all the CPU build's
-# code but three feature-off unit tests in ugatit-io/src/device: a second pass over the default
+# code but two feature-off unit tests in ugatit-io/src/device: a second pass over the default
 # features would check the whole burn stack again (about 4.5 minutes cold).
 step "cargo clippy with every backend: CPU, cuda, multi-gpu and wgpu (warnings are errors)"
 cargo clippy --release --workspace --all-targets --locked --features "$gpu" -- -D warnings
