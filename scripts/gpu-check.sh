@@ -45,7 +45,7 @@ repeat=5
 
 prep() {
     local ref=${UGATIT_REFERENCE:-../shared/reference}
-    # The packages and features of the test command's build (for wgpu, that build itself).
+    # The packages and features of the test command's build, in the release profile (timed code).
     local build=(--release --locked --workspace
         --features "ugatit-train/$backend,ugatit-infer/$backend,ugatit-serve/$backend")
     mkdir -p "$out"

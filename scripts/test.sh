@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Everything CI checks, in one command: formatting, that the default build is CPU-only, lints of
-# every backend (the CUDA build type-checked only: no GPU here), the whole test suite in release
-# mode (the numerics are too slow unoptimised), built once with wgpu: on the CPU, again with our
-# CPU kernels off (burn's composed ops, the ones a GPU runs), and the GPU code path itself (golden,
-# training, resume, inference and serving tests on Mesa's software Vulkan device, lavapipe, which
-# runs burn-cubecl's shaders on the CPU), and the executed notebook.
+# every backend (the CUDA build type-checked only: no GPU here), the whole test suite optimised
+# (profile `ci`: the numerics are too slow unoptimised), built once with wgpu: on the CPU, again
+# with our CPU kernels off (burn's composed ops, the ones a GPU runs), and the GPU code path itself
+# (golden, training, resume, inference and serving tests on Mesa's software Vulkan device,
+# lavapipe, which runs burn-cubecl's shaders on the CPU), and the executed notebook.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -65,7 +65,8 @@ if ! python3 -c "import aiosmtpd" 2>/dev/null; then
 fi
 
 # CI executes the notebook top to bottom (smoke config, CPU) with the binaries the tests built
-# (UGATIT_PREBUILT=1: its own `cargo build -p ...` would resolve other features and recompile).
+# (UGATIT_PREBUILT=target/ci: its own `cargo build -p ...` would resolve other features and
+# recompile).
 if ! python3 -c "import nbconvert, nbclient, ipykernel, matplotlib" 2>/dev/null; then
     step "pip install nbconvert ipykernel matplotlib"
     python3 -m pip install --quiet --disable-pip-version-check nbconvert nbclient ipykernel matplotlib
@@ -103,33 +104,34 @@ if cargo tree --workspace -e normal --locked --prefix none |
     exit 1
 fi
 
-# Lints use the release profile, as the tests do, so the build scripts (SQLite, aws-lc, zstd
-# compile C) and the proc-macros are built once for both. One pass over the build with every GPU
+# Lints use the tests' profile (`ci`, in Cargo.toml: release without local ThinLTO, our crates
+# above the networks at opt-level 1), so the build scripts (SQLite, aws-lc, zstd compile C) and
+# the proc-macros are built once for both. One pass over the build with every GPU
 # backend (CUDA is type-checked and linted only: no GPU here), which holds all the CPU build's
 # code but two feature-off unit tests in ugatit-io/src/device: a second pass over the default
 # features would check the whole burn stack again (about 4.5 minutes cold).
 step "cargo clippy with every backend: CPU, cuda, multi-gpu and wgpu (warnings are errors)"
-cargo clippy --release --workspace --all-targets --locked --features "$gpu" -- -D warnings
+cargo clippy --profile ci --workspace --all-targets --locked --features "$gpu" -- -D warnings
 
 # --timings: what each crate cost to build, in target/cargo-timings/ (the build is most of a cold run).
-step "cargo test --release (the wgpu build; tests on the CPU)"
-cargo test --workspace --release --locked --features "$wgpu" --timings
+step "cargo test --profile ci (the wgpu build; tests on the CPU)"
+cargo test --workspace --profile ci --locked --features "$wgpu" --timings
 
 # The same test binary (the switch is read at run time: no rebuild).
 step "golden forwards and training parity with the CPU kernels off (UGATIT_KERNELS=off)"
-UGATIT_KERNELS=off cargo test --workspace --release --locked --features "$wgpu" --test parity
+UGATIT_KERNELS=off cargo test --workspace --profile ci --locked --features "$wgpu" --test parity
 
 # The GPU code path, in the same binaries, on lavapipe (small shapes: it is a CPU). cubecl's
 # autotune at its least effort: on a cold cache (every CI run) it benchmarked each new shape's
 # kernel variants on lavapipe, 392 s for the parity binary against 259 s (measured); which
 # variant runs is burn's choice either way, and each is checked against the same references.
 step "the GPU code path on wgpu (Mesa lavapipe)"
-CUBECL_AUTOTUNE_LEVEL=minimal UGATIT_TEST_DEVICE=wgpu cargo test --workspace --release --locked --features "$wgpu" \
+CUBECL_AUTOTUNE_LEVEL=minimal UGATIT_TEST_DEVICE=wgpu cargo test --workspace --profile ci --locked --features "$wgpu" \
     --test parity --test run_cli --test translate_cli --test devices -- --test-threads 1 \
     forwards:: steps:: replicas:: a_resumed_run_ends_where train_from_an_official_checkpoint \
     the_test_device half_precision batches_on_the_test_device a_panic_inside_a_gpu_backend \
     no_driver
 
 step "notebooks/selfie2anime.ipynb, executed"
-UGATIT_PREBUILT=1 python3 -m jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=1200 \
+UGATIT_PREBUILT=target/ci python3 -m jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=1200 \
     --output-dir target/notebooks notebooks/selfie2anime.ipynb
