@@ -130,7 +130,7 @@ CUBECL_AUTOTUNE_LEVEL=minimal UGATIT_TEST_DEVICE=wgpu cargo test --workspace --p
     --test parity --test run_cli --test translate_cli --test devices -- --test-threads 1 \
     forwards:: steps:: replicas:: a_resumed_run_ends_where train_from_an_official_checkpoint \
     the_test_device half_precision batches_on_the_test_device a_panic_inside_a_gpu_backend \
-    no_driver
+    a_tensor_larger_than_the_device no_driver
 
 step "notebooks/selfie2anime.ipynb, executed"
 UGATIT_PREBUILT=target/ci python3 -m jupyter nbconvert --to notebook --execute --ExecutePreprocessor.timeout=1200 \

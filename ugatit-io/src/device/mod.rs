@@ -7,7 +7,9 @@
 //! fusion, autotune); only the shader compiler and the runtime differ, so the wgpu build on a
 //! software Vulkan device runs, on any machine, the GPU code path of the networks and the step.
 //! Work on a GPU runs under [`guard::quietly`]: a backend's panic (a shader the adapter cannot
-//! compile, out of device memory) becomes a one-line [`DeviceError::Failed`].
+//! compile, a type it lacks) becomes a one-line [`DeviceError::Failed`], and running out of device
+//! memory [`DeviceError::OutOfMemory`], which says what to do. A device that failed so is not
+//! used again by the same process ([`DeviceError::FailedBefore`]).
 
 #[cfg(feature = "wgpu")]
 pub mod adapters;
@@ -56,14 +58,27 @@ pub enum DeviceError {
         precision: Precision,
     },
     #[error(
-        "--device {device}: the {backend} backend failed: {message} (a smaller batch or image \
-         size if it ran out of memory; --device cpu runs anywhere)",
+        "--device {device}: the {backend} backend failed: {message} (--device cpu runs \
+         anywhere)",
         backend = .device.backend_name()
     )]
     Failed {
         device: DeviceChoice,
         message: String,
     },
+    #[error(
+        "--device {device}: out of device memory ({message}); use a smaller batch or image \
+         size, or --device cpu"
+    )]
+    OutOfMemory {
+        device: DeviceChoice,
+        message: String,
+    },
+    #[error(
+        "--device {device}: failed earlier in this process ({first}), which leaves its backend's \
+         state unknown; start again (a new process) to use it"
+    )]
+    FailedBefore { device: DeviceChoice, first: String },
     #[error("--devices {0}: name two or more different GPUs of one backend (cuda:0,cuda:1)")]
     NotSeveralGpus(String),
 }
@@ -447,14 +462,49 @@ pub fn resolve_all(list: &str) -> Result<Vec<DeviceChoice>, DeviceError> {
     Ok(devices)
 }
 
+/// GPUs whose work failed in this process, with the failure. A panic inside burn's fusion stream
+/// leaves it half-run: after an out-of-memory on lavapipe every later operation on that device
+/// panicked with "index out of bounds" (measured), so later work there is refused naming the
+/// first failure instead.
+#[cfg(any(feature = "cuda", feature = "wgpu"))]
+static FAILED: std::sync::Mutex<Vec<(DeviceChoice, String)>> = std::sync::Mutex::new(Vec::new());
+
 /// Runs `work` under the GPU guard of `device` (the CPU runs it as it is).
 #[cfg(any(feature = "cuda", feature = "wgpu"))]
 fn guarded<T>(device: DeviceChoice, work: impl FnOnce() -> T) -> Result<T, DeviceError> {
-    if device.is_gpu() {
-        guard::quietly(work).map_err(|message| DeviceError::Failed { device, message })
-    } else {
-        Ok(work())
+    if !device.is_gpu() {
+        return Ok(work());
     }
+    let failed = || {
+        FAILED
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    };
+    if let Some((_, first)) = failed().iter().find(|(d, _)| *d == device) {
+        return Err(DeviceError::FailedBefore {
+            device,
+            first: first.clone(),
+        });
+    }
+    guard::quietly(work).map_err(|message| {
+        failed().push((device, message.clone()));
+        if is_out_of_memory(&message) {
+            DeviceError::OutOfMemory { device, message }
+        } else {
+            DeviceError::Failed { device, message }
+        }
+    })
+}
+
+/// Whether a backend's panic says it ran out of device memory: cubecl's memory manager refusing
+/// a buffer larger than the device takes ("can't allocate buffer of size"), wgpu's and the CUDA
+/// driver's out-of-memory errors.
+#[cfg_attr(not(any(feature = "cuda", feature = "wgpu")), allow(dead_code))]
+fn is_out_of_memory(message: &str) -> bool {
+    let m = message.to_ascii_lowercase();
+    ["can't allocate buffer", "out of memory", "outofmemory"]
+        .iter()
+        .any(|needle| m.contains(needle))
 }
 
 /// Runs `work` on the training backend of `devices` (from [`resolve_all`]: GPUs of one
@@ -590,6 +640,29 @@ impl std::fmt::Display for DeviceChoice {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn out_of_memory_is_told_from_other_failures() {
+        for oom in [
+            "can't allocate buffer of size: 4294967300",
+            "Error in Queue::submit: Validation Error: Out of Memory",
+            "DriverError(CUDA_ERROR_OUT_OF_MEMORY, \"out of memory\")",
+            "Device::create_buffer: OutOfMemory",
+        ] {
+            assert!(is_out_of_memory(oom), "{oom}");
+        }
+        assert!(!is_out_of_memory("Types BF16 not supported"));
+        let line = DeviceError::OutOfMemory {
+            device: DeviceChoice::Wgpu(Some(1)),
+            message: "can't allocate buffer of size: 8".into(),
+        }
+        .to_string();
+        assert_eq!(
+            line,
+            "--device wgpu:1: out of device memory (can't allocate buffer of size: 8); use a \
+             smaller batch or image size, or --device cpu"
+        );
+    }
 
     #[test]
     fn parses_the_documented_forms() {
