@@ -355,6 +355,17 @@ fn config_mistakes_are_named_before_any_work() {
     .failure();
     let e = String::from_utf8_lossy(&out.get_output().stderr).to_string();
     assert!(e.contains("train.lr = 0 is out of range"), "{e}");
+    // A documented key whose default is none, once refused as unknown: the missing file named.
+    let e = t.train_error(&[
+        "--set",
+        "eval.every=1",
+        "--set",
+        "eval.features=no-such-folder/inception.pth",
+    ]);
+    assert!(e.contains("no-such-folder/inception.pth"), "{e}");
+    assert_eq!(e.trim_end().lines().count(), 1, "{e}");
+    let e = t.train_error(&["--set", "log.tensorboard=maybe"]);
+    assert!(e.contains("--set log.tensorboard=maybe: "), "{e}");
 }
 
 #[test]

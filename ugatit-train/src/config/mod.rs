@@ -1,15 +1,22 @@
-//! The training config: a TOML file with `[model]`, `[train]`, `[data]`, `[checkpoint]` and
-//! `[log]` sections, every one optional, plus `--set section.key=value` overrides. Defaults are
-//! the official UGATIT-pytorch ones; values are validated once, at load, naming the key.
+//! The training config: a TOML file with `[model]`, `[train]`, `[data]`, `[checkpoint]`, `[log]`
+//! and `[eval]` sections, every one optional, plus `--set section.key=value` overrides. Defaults
+//! are the official UGATIT-pytorch ones; values are validated once, at load, naming the key.
+//! Which keys exist, which are paths and what range each keeps: one table, [`keys::KEYS`].
 //!
-//! Paths (`data.root`, `train.init`) are made absolute at load: a relative one written in the
-//! file is relative to the file's folder, one given with `--set` (or `--init`) to the current
-//! folder, as any command-line path is. Bucket URLs (`s3://...`) are kept as they are.
+//! Paths (`data.root`, `train.init`, `eval.features`) are made absolute at load: a relative one
+//! written in the file is relative to the file's folder, one given with `--set` (or `--init`) to
+//! the current folder, as any command-line path is. Bucket URLs (`s3://...`) are kept as they are.
+
+pub mod keys;
+mod sections;
 
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
-use ugatit_model::{ModelConfig, Precision};
+use ugatit_model::ModelConfig;
+
+use keys::{Rule, KEYS};
+pub use sections::{CheckpointConfig, DataConfig, EvalConfig, LogConfig, TrainConfig};
 
 /// A config problem, naming the file or key at fault.
 #[derive(Debug, thiserror::Error)]
@@ -45,162 +52,6 @@ pub struct Config {
     pub eval: EvalConfig,
 }
 
-/// `[train]`: the official hyper-parameters.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct TrainConfig {
-    pub iterations: u64,
-    pub batch_size: usize,
-    pub lr: f64,
-    pub beta1: f64,
-    pub beta2: f64,
-    /// L2 penalty added to the gradient inside Adam (torch's `weight_decay`, not AdamW).
-    pub weight_decay: f64,
-    /// Linear decay to 0 over the second half of the iterations.
-    pub decay_lr: bool,
-    pub adv_weight: f64,
-    pub cycle_weight: f64,
-    pub identity_weight: f64,
-    pub cam_weight: f64,
-    /// Seeds the initial weights, the data order and the augmentation.
-    pub seed: u64,
-    /// Horizontal flip, resize to img_size + 30 and random crop; off: resize only.
-    pub augment: bool,
-    /// Weights step 1 starts from (any full-model format, a run folder or a bucket URL; what
-    /// `--init` sets); none: random weights from the seed. Kept in the run's config so that a
-    /// run stopped before its first checkpoint restarts from the same weights.
-    pub init: Option<PathBuf>,
-    /// Compute type of every convolution and linear layer: f32, bf16 or f16 (weights, Adam
-    /// state, norms and spectral norm stay float32; f16 scales the loss dynamically).
-    #[serde(deserialize_with = "precision_key")]
-    pub precision: Precision,
-}
-
-/// `train.precision`, refused with the key named (serde's own message would not name it).
-fn precision_key<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Precision, D::Error> {
-    let s = String::deserialize(d)?;
-    s.parse()
-        .map_err(|e: String| serde::de::Error::custom(format!("train.precision: {e}")))
-}
-
-impl Default for TrainConfig {
-    fn default() -> Self {
-        Self {
-            iterations: 1_000_000,
-            batch_size: 1,
-            lr: 1e-4,
-            beta1: 0.5,
-            beta2: 0.999,
-            weight_decay: 1e-4,
-            decay_lr: true,
-            adv_weight: 1.0,
-            cycle_weight: 10.0,
-            identity_weight: 10.0,
-            cam_weight: 1000.0,
-            seed: 0,
-            augment: true,
-            init: None,
-            precision: Precision::F32,
-        }
-    }
-}
-
-/// `[data]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DataConfig {
-    /// Folder holding trainA, trainB, testA and testB, or a bucket URL (`s3://`, `gs://`,
-    /// `az://`) with that layout, whose images are fetched into the cache (see
-    /// [`crate::data::source`]).
-    pub root: Option<PathBuf>,
-    /// Background threads decoding and augmenting images, per domain.
-    pub workers: usize,
-    /// If `root` does not exist, write the procedural toy data set there first (the smoke
-    /// config's demo data).
-    pub toy_if_missing: bool,
-}
-
-impl Default for DataConfig {
-    fn default() -> Self {
-        Self {
-            root: None,
-            workers: 2,
-            toy_if_missing: false,
-        }
-    }
-}
-
-/// `[checkpoint]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct CheckpointConfig {
-    /// Steps between checkpoints (official `save_freq`).
-    pub every: u64,
-    /// Checkpoints kept, newest first (milestones aside).
-    pub keep: usize,
-    /// Checkpoints at multiples of this step are never deleted; 0: none.
-    pub milestone_every: u64,
-}
-
-impl Default for CheckpointConfig {
-    fn default() -> Self {
-        Self {
-            every: 100_000,
-            keep: 3,
-            milestone_every: 0,
-        }
-    }
-}
-
-/// `[log]`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct LogConfig {
-    /// Steps between metrics lines.
-    pub every: u64,
-    /// Steps between sample grids (official `print_freq`); 0: none.
-    pub sample_every: u64,
-    pub tensorboard: bool,
-}
-
-impl Default for LogConfig {
-    fn default() -> Self {
-        Self {
-            every: 100,
-            sample_every: 1000,
-            tensorboard: true,
-        }
-    }
-}
-
-/// `[eval]`: KID and FID of both generators on the test sets during training (see
-/// [`crate::eval`]), logged as `kid_a2b`, `fid_a2b`, `kid_b2a` and `fid_b2a`; off by default.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct EvalConfig {
-    /// Steps between evaluations; 0: none. Needs `features`.
-    pub every: u64,
-    /// pytorch-fid's Inception weights, `pt_inception-2015-12-05-6726825d.pth`.
-    pub features: Option<PathBuf>,
-    /// Test images of each domain evaluated (the first, sorted).
-    pub images: usize,
-    /// KID subsets, and the most images a subset takes from each set.
-    pub kid_subsets: usize,
-    pub kid_subset_size: usize,
-}
-
-impl Default for EvalConfig {
-    fn default() -> Self {
-        Self {
-            every: 0,
-            features: None,
-            images: 100,
-            kid_subsets: 100,
-            kid_subset_size: 1000,
-        }
-    }
-}
-
 impl Config {
     /// Reads `path`, applies `sets` (`section.key=value`), and validates. Relative paths are
     /// made absolute: against the file's folder if the file gives them, against the current
@@ -212,13 +63,12 @@ impl Config {
         })?;
         let mut cfg = Self::parse(path, &text, sets)?;
         let file_dir = path.parent().unwrap_or(Path::new(""));
-        for (key, value) in [
-            ("data.root", &mut cfg.data.root),
-            ("train.init", &mut cfg.train.init),
-            ("eval.features", &mut cfg.eval.features),
-        ] {
-            let from_cli = sets.iter().any(|s| set_key(s) == Some(key));
-            if let Some(p) = value.as_mut() {
+        for key in KEYS {
+            let Rule::Path(field) = key.rule else {
+                continue;
+            };
+            let from_cli = sets.iter().any(|s| set_key(s) == Some(key.name));
+            if let Some(p) = field(&mut cfg).as_mut() {
                 *p = absolute(p, if from_cli { Path::new("") } else { file_dir }).map_err(
                     |cause| ConfigError::Read {
                         path: p.clone(),
@@ -236,15 +86,22 @@ impl Config {
             path: path.to_path_buf(),
             message: one_line(e.message()),
         };
-        let mut table: toml::Table = toml::from_str(text).map_err(parse_err)?;
+        let file: toml::Table = toml::from_str(text).map_err(parse_err)?;
+        let mut table = file.clone();
         for arg in sets {
             apply_set(&mut table, arg)?;
         }
-        let cfg: Config =
-            Config::deserialize(toml::Value::Table(table)).map_err(|e| ConfigError::Parse {
-                path: path.to_path_buf(),
-                message: one_line(e.message()),
-            })?;
+        let cfg = match Config::deserialize(toml::Value::Table(table)) {
+            Ok(cfg) => cfg,
+            Err(e) => {
+                // serde's message names the type, not the key: name the --set that brought the
+                // bad value if one did, else the file.
+                return Err(culprit(file, sets).unwrap_or(ConfigError::Parse {
+                    path: path.to_path_buf(),
+                    message: one_line(e.message()),
+                }));
+            }
+        };
         cfg.validate()?;
         Ok(cfg)
     }
@@ -254,118 +111,38 @@ impl Config {
         toml::to_string_pretty(self).unwrap_or_default()
     }
 
-    /// Checks every value, naming the first bad key.
+    /// Checks every value, naming the first bad key (in the table's order).
     pub fn validate(&self) -> Result<(), ConfigError> {
         self.model.validate()?;
-        let t = &self.train;
-        let check = |ok: bool, key, value: String, allowed| {
-            if ok {
-                Ok(())
-            } else {
-                Err(ConfigError::Range {
-                    key,
-                    value,
-                    allowed,
-                })
+        for key in KEYS {
+            if let Rule::Range(allowed, check) = key.rule {
+                let (value, ok) = check(self);
+                if !ok {
+                    return Err(ConfigError::Range {
+                        key: key.name,
+                        value,
+                        allowed,
+                    });
+                }
             }
-        };
-        check(
-            t.iterations >= 1,
-            "train.iterations",
-            t.iterations.to_string(),
-            "at least 1",
-        )?;
-        check(
-            (1..=4096).contains(&t.batch_size),
-            "train.batch_size",
-            t.batch_size.to_string(),
-            "1 to 4096",
-        )?;
-        check(
-            t.lr.is_finite() && t.lr > 0.0,
-            "train.lr",
-            t.lr.to_string(),
-            "a positive number",
-        )?;
-        check(
-            (0.0..1.0).contains(&t.beta1),
-            "train.beta1",
-            t.beta1.to_string(),
-            "0 <= beta1 < 1",
-        )?;
-        check(
-            (0.0..1.0).contains(&t.beta2),
-            "train.beta2",
-            t.beta2.to_string(),
-            "0 <= beta2 < 1",
-        )?;
-        for (key, v) in [
-            ("train.weight_decay", t.weight_decay),
-            ("train.adv_weight", t.adv_weight),
-            ("train.cycle_weight", t.cycle_weight),
-            ("train.identity_weight", t.identity_weight),
-            ("train.cam_weight", t.cam_weight),
-        ] {
-            check(
-                v.is_finite() && v >= 0.0,
-                key,
-                v.to_string(),
-                "a number >= 0",
-            )?;
         }
-        let w = self.data.workers;
-        check(
-            (1..=64).contains(&w),
-            "data.workers",
-            w.to_string(),
-            "1 to 64",
-        )?;
-        let c = &self.checkpoint;
-        check(
-            c.every >= 1,
-            "checkpoint.every",
-            c.every.to_string(),
-            "at least 1",
-        )?;
-        check(
-            c.keep >= 1,
-            "checkpoint.keep",
-            c.keep.to_string(),
-            "at least 1",
-        )?;
-        check(
-            self.log.every >= 1,
-            "log.every",
-            self.log.every.to_string(),
-            "at least 1",
-        )?;
-        let e = &self.eval;
-        check(
-            e.every == 0 || e.features.is_some(),
-            "eval.every",
-            e.every.to_string(),
-            "0 unless eval.features names pytorch-fid's Inception weights",
-        )?;
-        check(
-            e.images >= 2,
-            "eval.images",
-            e.images.to_string(),
-            "at least 2",
-        )?;
-        check(
-            e.kid_subsets >= 1,
-            "eval.kid_subsets",
-            e.kid_subsets.to_string(),
-            "at least 1",
-        )?;
-        check(
-            e.kid_subset_size >= 2,
-            "eval.kid_subset_size",
-            e.kid_subset_size.to_string(),
-            "at least 2",
-        )?;
         Ok(())
     }
+}
+
+/// The first `--set` after which the file's table no longer reads as a config (a value of the
+/// wrong type), as the error naming it.
+fn culprit(mut table: toml::Table, sets: &[String]) -> Option<ConfigError> {
+    for arg in sets {
+        apply_set(&mut table, arg).ok()?;
+        if let Err(e) = Config::deserialize(toml::Value::Table(table.clone())) {
+            return Some(ConfigError::Set {
+                arg: arg.clone(),
+                message: one_line(e.message()),
+            });
+        }
+    }
+    None
 }
 
 /// `path` made absolute against `base` (itself against the current folder), without needing
@@ -402,30 +179,20 @@ fn apply_set(table: &mut toml::Table, arg: &str) -> Result<(), ConfigError> {
         .trim()
         .split_once('.')
         .ok_or_else(|| err("expected section.key=value".into()))?;
-    let defaults = toml::Table::try_from(Config::default()).unwrap_or_default();
-    let known_fields = |s: &str| -> Option<Vec<String>> {
-        let mut f: Vec<String> = match defaults.get(s) {
-            Some(toml::Value::Table(t)) => t.keys().cloned().collect(),
-            _ => return None,
-        };
-        // Keys whose default is none, which TOML cannot write.
-        for (section, key) in [("data", "root"), ("train", "init")] {
-            if s == section && !f.iter().any(|k| k == key) {
-                f.push(key.into());
-            }
-        }
-        Some(f)
-    };
-    let Some(fields) = known_fields(section) else {
-        return Err(err(format!(
-            "unknown section [{section}] (sections: model, train, data, checkpoint, log)"
-        )));
-    };
-    if !fields.iter().any(|f| f == field) {
-        return Err(err(format!(
-            "unknown key {section}.{field} (keys of [{section}]: {})",
-            fields.join(", ")
-        )));
+    let key = key.trim();
+    if keys::find(key).is_none() {
+        let known = keys::keys_of(section);
+        return Err(err(if known.is_empty() {
+            format!(
+                "unknown section [{section}] (sections: {})",
+                keys::sections().join(", ")
+            )
+        } else {
+            format!(
+                "unknown key {key} (keys of [{section}]: {})",
+                known.join(", ")
+            )
+        }));
     }
     let value = toml::from_str::<toml::Table>(&format!("v = {raw}"))
         .ok()
@@ -463,6 +230,131 @@ mod tests {
     fn parse(text: &str, sets: &[&str]) -> Result<Config, String> {
         let sets: Vec<String> = sets.iter().map(|s| s.to_string()).collect();
         Config::parse(Path::new("c.toml"), text, &sets).map_err(|e| e.to_string())
+    }
+
+    /// A value each key takes and one it refuses (every key of the table has both).
+    const EXAMPLES: &[(&str, &str, &str)] = &[
+        ("model.img_size", "128", "64"),
+        ("model.ch", "32", "0"),
+        ("model.n_res", "2", "0"),
+        ("model.light", "true", "maybe"),
+        ("model.n_dis_global", "6", "2"),
+        ("model.n_dis_local", "4", "13"),
+        ("train.iterations", "10", "0"),
+        ("train.batch_size", "4", "0"),
+        ("train.lr", "2e-4", "-1"),
+        ("train.beta1", "0.9", "1"),
+        ("train.beta2", "0.99", "1.5"),
+        ("train.weight_decay", "0", "-1e-4"),
+        ("train.decay_lr", "false", "maybe"),
+        ("train.adv_weight", "2", "-1"),
+        ("train.cycle_weight", "5", "nan"),
+        ("train.identity_weight", "5", "-5"),
+        ("train.cam_weight", "100", "-1"),
+        ("train.seed", "7", "-1"),
+        ("train.augment", "false", "maybe"),
+        ("train.init", "weights.pt", "3"),
+        ("train.precision", "f16", "f8"),
+        ("data.root", "/data/selfie2anime", "[1]"),
+        ("data.workers", "4", "0"),
+        ("data.toy_if_missing", "true", "maybe"),
+        ("checkpoint.every", "1000", "0"),
+        ("checkpoint.keep", "5", "0"),
+        ("checkpoint.milestone_every", "10000", "-1"),
+        ("log.every", "10", "0"),
+        ("log.sample_every", "0", "-1"),
+        ("log.tensorboard", "false", "maybe"),
+        ("eval.every", "0", "10"),
+        ("eval.features", "pt_inception.pth", "3"),
+        ("eval.images", "50", "1"),
+        ("eval.kid_subsets", "10", "0"),
+        ("eval.kid_subset_size", "100", "1"),
+    ];
+
+    #[test]
+    fn the_table_lists_every_key_of_the_defaults_and_the_readme_documents_it() {
+        let defaults = toml::Table::try_from(Config::default()).unwrap();
+        let mut written: Vec<String> = Vec::new();
+        for (section, fields) in &defaults {
+            for field in fields.as_table().unwrap().keys() {
+                written.push(format!("{section}.{field}"));
+            }
+        }
+        let table: Vec<&str> = KEYS.iter().map(|k| k.name).collect();
+        for key in &written {
+            assert!(
+                table.contains(&key.as_str()),
+                "{key} is not in config::keys::KEYS"
+            );
+        }
+        // Only the paths, whose default is none (TOML cannot write it), are in the table alone.
+        let unwritten: Vec<&str> = KEYS
+            .iter()
+            .filter(|k| !written.iter().any(|w| w == k.name))
+            .map(|k| k.name)
+            .collect();
+        assert_eq!(unwritten, ["train.init", "data.root", "eval.features"]);
+        assert!(KEYS
+            .iter()
+            .all(|k| matches!(k.rule, Rule::Path(_)) == unwritten.contains(&k.name)));
+
+        // The README's table of sections and keys documents exactly these.
+        let readme =
+            std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md")).unwrap();
+        let mut documented: Vec<String> = Vec::new();
+        for line in readme.lines().filter(|l| l.starts_with("| `[")) {
+            let mut cells = line.split('|').skip(1);
+            let section = cells.next().unwrap().trim().trim_matches(['`', '[', ']']);
+            let keys = cells.next().unwrap();
+            // A key is a `name` followed by its default in parentheses.
+            for (i, _) in keys.match_indices("` (") {
+                let name = &keys[..i];
+                let name = &name[name.rfind('`').unwrap() + 1..];
+                documented.push(format!("{section}.{name}"));
+            }
+        }
+        assert_eq!(documented, table);
+    }
+
+    #[test]
+    fn every_key_takes_a_set_and_a_bad_value_of_each_is_refused_naming_the_key() {
+        assert_eq!(EXAMPLES.len(), KEYS.len());
+        for (key, (name, good, bad)) in KEYS.iter().zip(EXAMPLES) {
+            assert_eq!(key.name, *name);
+            let set = format!("{name}={good}");
+            if let Err(e) = parse("", &[&set]) {
+                panic!("--set {set}: {e}");
+            }
+            let set = format!("{name}={bad}");
+            let e = parse("", &[&set]).unwrap_err();
+            assert!(e.contains(name), "--set {set}: {e}");
+            assert!(!e.contains('\n'), "{e}");
+        }
+        // A type error names the --set that brought it, not the file, also after good ones.
+        let e = parse("", &["train.lr=0.1", "train.decay_lr=maybe"]).unwrap_err();
+        assert!(e.starts_with("--set train.decay_lr=maybe: "), "{e}");
+    }
+
+    #[test]
+    fn a_set_path_is_resolved_against_the_current_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(&file, "").unwrap();
+        let sets = ["eval.features=w/inception.pth".to_string()];
+        let c = Config::load(&file, &sets).unwrap();
+        let cwd = std::env::current_dir().unwrap();
+        assert_eq!(c.eval.features, Some(cwd.join("w/inception.pth")));
+        let e = parse("", &["eval.nope=1"]).unwrap_err();
+        assert_eq!(
+            e,
+            "--set eval.nope=1: unknown key eval.nope (keys of [eval]: every, features, images, \
+             kid_subsets, kid_subset_size)"
+        );
+        let e = parse("", &["evaluation.every=1"]).unwrap_err();
+        assert!(
+            e.ends_with("(sections: model, train, data, checkpoint, log, eval)"),
+            "{e}"
+        );
     }
 
     #[test]
@@ -508,7 +400,7 @@ mod tests {
             "c.toml: train.precision: unknown precision \"f8\": use f32, bf16 or f16"
         );
         let c = parse("", &["train.precision=bf16"]).unwrap();
-        assert_eq!(c.train.precision, Precision::Bf16);
+        assert_eq!(c.train.precision, ugatit_model::Precision::Bf16);
         let e = parse("[train]\nbatch_size = \"two\"\n", &[]).unwrap_err();
         assert!(
             e.contains("batch_size") || e.contains("invalid type"),
