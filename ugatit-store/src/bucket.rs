@@ -443,24 +443,16 @@ impl RemoteRun {
         Ok(steps)
     }
 
-    /// Applies retention to the bucket's own checkpoints: keeps the newest `keep`, every
-    /// multiple of `milestone_every` (when non-zero) and whatever `latest` names; deletes the
-    /// rest.
+    /// Applies [`crate::checkpoint::retention`] to the bucket's own checkpoints, what `latest`
+    /// names pinned; deletes the rest.
     pub fn prune(&self, keep: usize, milestone_every: u64) -> Result<(), RemoteError> {
         let latest = self.latest_step()?;
         let listed = self.list("checkpoints")?;
-        let mut steps: Vec<u64> = listed.iter().filter_map(|(r, _)| step_of(r)).collect();
-        steps.sort_unstable();
-        steps.dedup();
-        let newest: Vec<u64> = steps.iter().rev().take(keep.max(1)).copied().collect();
-        let kept = |s: u64| {
-            newest.contains(&s)
-                || Some(s) == latest
-                || (milestone_every > 0 && s.is_multiple_of(milestone_every))
-        };
+        let steps: Vec<u64> = listed.iter().filter_map(|(r, _)| step_of(r)).collect();
+        let doomed_steps = crate::checkpoint::retention(&steps, keep, milestone_every, latest);
         let doomed: Vec<Key> = listed
             .iter()
-            .filter(|(r, _)| step_of(r).is_some_and(|s| !kept(s)))
+            .filter(|(r, _)| step_of(r).is_some_and(|s| doomed_steps.contains(&s)))
             .map(|(r, _)| self.key(r))
             .collect();
         self.rt.block_on(async {

@@ -254,20 +254,43 @@ impl RunDir {
         Ok((None, bad))
     }
 
-    /// Deletes checkpoints beyond the newest `keep`, except milestones (steps divisible by
-    /// `milestone_every`, when non-zero). Returns the steps removed.
+    /// As [`Self::latest_verified`], and each damaged checkpoint newer than the one found is
+    /// renamed aside (`.step-N.damaged` beside it), so that retention never counts it among the
+    /// checkpoints to keep: what a resuming trainer does. Returns the damaged ones' errors with
+    /// where each went. Readers use [`Self::latest_verified`], which changes nothing.
+    #[allow(clippy::type_complexity)]
+    pub fn latest_verified_setting_aside(
+        &self,
+    ) -> Result<(Option<Checkpoint>, Vec<(WeightsError, PathBuf)>), WeightsError> {
+        let all = self
+            .checkpoints()
+            .map_err(|e| WeightsError::io(self.checkpoints_dir(), e))?;
+        let mut damaged = Vec::new();
+        for c in all.into_iter().rev() {
+            match c.verify() {
+                Ok(()) => return Ok((Some(c), damaged)),
+                Err(e) => {
+                    let name = c.dir.file_name().unwrap_or_default().to_string_lossy();
+                    let aside = c.dir.with_file_name(format!(".{name}.damaged"));
+                    // An older copy set aside of the same step gives way to this one.
+                    let _ = std::fs::remove_dir_all(&aside);
+                    std::fs::rename(&c.dir, &aside).map_err(|io| WeightsError::io(&c.dir, io))?;
+                    damaged.push((e, aside));
+                }
+            }
+        }
+        Ok((None, damaged))
+    }
+
+    /// Deletes checkpoints [`retention`] does not keep. Returns the steps removed.
     pub fn prune(&self, keep: usize, milestone_every: u64) -> std::io::Result<Vec<u64>> {
         let all = self.checkpoints()?;
-        let cut = all.len().saturating_sub(keep.max(1));
-        let mut removed = Vec::new();
-        for c in &all[..cut] {
-            if milestone_every > 0 && c.step % milestone_every == 0 {
-                continue;
-            }
+        let steps: Vec<u64> = all.iter().map(|c| c.step).collect();
+        let doomed = retention(&steps, keep, milestone_every, None);
+        for c in all.iter().filter(|c| doomed.contains(&c.step)) {
             std::fs::remove_dir_all(&c.dir)?;
-            removed.push(c.step);
         }
-        Ok(removed)
+        Ok(doomed)
     }
 
     /// Starts writing the checkpoint of `step`; nothing is visible until
@@ -387,4 +410,26 @@ impl StagedCheckpoint {
             dir: self.target,
         })
     }
+}
+
+/// The one retention rule, for a run folder and a bucket alike: of `steps`, the newest `keep`
+/// (at least one), every multiple of `milestone_every` (when non-zero) and `pinned` (what a
+/// bucket's `latest` names) are kept. Returns the others, the steps to delete, ascending.
+pub fn retention(
+    steps: &[u64],
+    keep: usize,
+    milestone_every: u64,
+    pinned: Option<u64>,
+) -> Vec<u64> {
+    let mut steps = steps.to_vec();
+    steps.sort_unstable();
+    steps.dedup();
+    let cut = steps.len().saturating_sub(keep.max(1));
+    steps
+        .into_iter()
+        .take(cut)
+        .filter(|&s| {
+            Some(s) != pinned && !(milestone_every > 0 && s.is_multiple_of(milestone_every))
+        })
+        .collect()
 }

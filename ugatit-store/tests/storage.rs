@@ -257,6 +257,17 @@ fn a_damaged_newest_checkpoint_is_reported_and_the_previous_one_used() {
     assert_eq!(t.step, Some(3));
     assert_eq!(t.skipped.len(), 1);
     assert!(t.skipped[0].contains("step-00000005"), "{:?}", t.skipped);
+    // Reading changed nothing; a resuming trainer sets the damaged one aside, out of the list
+    // retention counts.
+    assert_eq!(run.checkpoints().unwrap().len(), 2);
+    let (found, damaged) = run.latest_verified_setting_aside().unwrap();
+    assert_eq!(found.unwrap().step, 3);
+    assert_eq!(damaged.len(), 1);
+    assert!(damaged[0].0.to_string().contains("checksum mismatch"));
+    assert!(damaged[0].1.ends_with("checkpoints/.step-00000005.damaged"));
+    assert!(damaged[0].1.is_dir());
+    let steps: Vec<u64> = run.checkpoints().unwrap().iter().map(|c| c.step).collect();
+    assert_eq!(steps, [3]);
     // A file the trainer added is covered too.
     let older = run.checkpoints().unwrap().remove(0);
     std::fs::write(older.dir.join("trainer.json"), b"{}  ").unwrap();
@@ -280,4 +291,17 @@ fn pruning_keeps_the_newest_and_the_milestones() {
     assert_eq!(run.prune(2, 3).unwrap(), [1, 2, 4]);
     let steps: Vec<u64> = run.checkpoints().unwrap().iter().map(|c| c.step).collect();
     assert_eq!(steps, [3, 5, 6]);
+}
+
+/// The rule both the run folder and the bucket prune by.
+#[test]
+fn retention_keeps_the_newest_the_milestones_and_the_pinned_step() {
+    use ugatit_store::checkpoint::retention;
+    assert_eq!(retention(&[1, 2, 3, 4, 5, 6], 2, 3, None), [1, 2, 4]);
+    assert_eq!(retention(&[6, 1, 4, 2, 5, 3, 6], 2, 0, None), [1, 2, 3, 4]);
+    assert_eq!(retention(&[1, 2, 3, 4], 1, 0, Some(2)), [1, 3]);
+    // At least one is kept, whatever `keep` says; nothing to prune in a short list.
+    assert_eq!(retention(&[1, 2], 0, 0, None), [1]);
+    assert!(retention(&[7], 3, 0, None).is_empty());
+    assert!(retention(&[], 1, 0, None).is_empty());
 }

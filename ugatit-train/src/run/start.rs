@@ -75,31 +75,17 @@ fn fresh<B: AutodiffBackend>(
     Ok((TrainState::new(model, &cfg.train), progress))
 }
 
-/// The newest checkpoint that verifies. Damaged newer ones are reported and renamed aside
-/// (`.step-N.damaged`), so retention never counts them among the checkpoints to keep.
+/// The newest checkpoint that verifies; damaged newer ones are set aside by the store and
+/// reported here.
 fn newest_verified(run: &RunDir) -> Result<Option<Checkpoint>> {
-    for c in run.checkpoints()?.into_iter().rev() {
-        match c.verify() {
-            Ok(()) => return Ok(Some(c)),
-            Err(e) => {
-                let aside = c.dir.with_file_name(format!(
-                    ".{}.damaged",
-                    c.dir
-                        .file_name()
-                        .map(|n| n.to_string_lossy().to_string())
-                        .unwrap_or_default()
-                ));
-                eprintln!(
-                    "warning: skipping a damaged checkpoint (moved to {}): {e}",
-                    aside.display()
-                );
-                let _ = std::fs::remove_dir_all(&aside);
-                std::fs::rename(&c.dir, &aside)
-                    .with_context(|| format!("cannot move {} aside", c.dir.display()))?;
-            }
-        }
+    let (found, damaged) = run.latest_verified_setting_aside()?;
+    for (e, aside) in damaged {
+        eprintln!(
+            "warning: skipping a damaged checkpoint (moved to {}): {e}",
+            aside.display()
+        );
     }
-    Ok(None)
+    Ok(found)
 }
 
 /// The six networks from `path` (any full-model format), which must fit `cfg.model`.
