@@ -1,9 +1,11 @@
 //! Translating images with a U-GAT-IT generator, from any model path `ugatit-model` reads.
 //!
 //! [`Translator`] is the API: load once, then [`Translator::translate`] or
-//! [`Translator::translate_batch`] with [`Options`] (crop, size, heatmap).
+//! [`Translator::translate_batch`] with [`Options`] (crop, size, heatmap);
+//! [`files::translate_files`] runs the command's loop over image files.
 
 pub mod crop;
+pub mod files;
 pub mod inputs;
 pub mod preprocess;
 pub mod translate;

@@ -5,14 +5,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::time::Instant;
 
-use anyhow::{bail, Context, Result};
+use anyhow::{bail, Result};
 use burn::prelude::*;
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use ugatit_infer::inputs::{heatmap_path, plan, refusal, Format, Job};
+use ugatit_infer::files::{translate_files, FileOptions, Summary};
+use ugatit_infer::inputs::{plan, Format};
 use ugatit_infer::{Crop, Options, Translator};
 use ugatit_io::device::{run_on, DeviceWork};
-use ugatit_io::read_rgb;
 use ugatit_io::timing::{peak_rss_mb, time_runs, warmup_runs};
 use ugatit_io::DeviceChoice;
 use ugatit_model::{Direction, Precision};
@@ -270,50 +270,33 @@ fn translate<B: Backend>(args: &TranslateArgs, device: &B::Device) -> Result<Exi
         );
         bar
     });
-    let report = |job: &Job, e: &dyn std::fmt::Display| {
-        let line = format!("error: {}: {e}", job.input.display());
-        match &bar {
-            Some(b) => b.println(line),
-            None => eprintln!("{line}"),
-        }
+    let files = FileOptions {
+        batch: args.batch,
+        overwrite: args.overwrite,
+        max_pixels: args.max_pixels,
+        image: options,
     };
-    let (mut done, mut failed, mut stretched) = (0usize, 0usize, 0usize);
-    for chunk in jobs.chunks(args.batch.max(1)) {
-        let mut ready = Vec::new();
-        for job in chunk {
-            if let Some(why) = refusal(job, &jobs, args.overwrite, args.heatmap) {
-                report(job, &why);
-                failed += 1;
-                continue;
+    let Summary {
+        done,
+        failed,
+        stretched,
+    } = translate_files(
+        &translator,
+        &jobs,
+        &files,
+        |job, e| {
+            let line = format!("error: {}: {e}", job.input.display());
+            match &bar {
+                Some(b) => b.println(line),
+                None => eprintln!("{line}"),
             }
-            match read_rgb(&job.input, args.max_pixels) {
-                Ok(img) => ready.push((job, img)),
-                Err(e) => {
-                    report(job, &e);
-                    failed += 1;
-                }
+        },
+        |n| {
+            if let Some(b) = &bar {
+                b.inc(n as u64);
             }
-        }
-        let images: Vec<&image::RgbImage> = ready.iter().map(|(_, img)| img).collect();
-        for ((job, _), result) in ready
-            .iter()
-            .zip(translator.translate_batch(&images, &options))
-        {
-            match result.map_err(anyhow::Error::from).and_then(|out| {
-                stretched += usize::from(out.stretched);
-                write(job, &out)
-            }) {
-                Ok(()) => done += 1,
-                Err(e) => {
-                    report(job, &format!("{e:#}"));
-                    failed += 1;
-                }
-            }
-        }
-        if let Some(b) = &bar {
-            b.inc(chunk.len() as u64);
-        }
-    }
+        },
+    );
     if let Some(b) = &bar {
         b.finish_and_clear();
     }
@@ -338,21 +321,6 @@ fn translate<B: Backend>(args: &TranslateArgs, device: &B::Device) -> Result<Exi
     } else {
         ExitCode::SUCCESS
     })
-}
-
-fn write(job: &Job, out: &ugatit_infer::Output) -> Result<()> {
-    if let Some(dir) = job.output.parent() {
-        std::fs::create_dir_all(dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    }
-    out.image
-        .save(&job.output)
-        .with_context(|| format!("cannot write {}", job.output.display()))?;
-    if let Some(h) = &out.heatmap {
-        let path = heatmap_path(&job.output);
-        h.save(&path)
-            .with_context(|| format!("cannot write {}", path.display()))?;
-    }
-    Ok(())
 }
 
 /// One `bench` result, printed as a JSON line.

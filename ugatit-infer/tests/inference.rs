@@ -342,3 +342,78 @@ fn half_precision_translations_stay_within_a_few_grey_levels_of_float32() {
 const BF16_GREY_LEVELS: u8 = 10;
 /// Grey levels a float16 translation may differ from float32's (measured: 3 light, 3 full).
 const F16_GREY_LEVELS: u8 = 6;
+
+/// The command's file loop as a library call: each result written with its heatmap, a bad
+/// file reported and the rest translated, an existing result left alone without `overwrite`,
+/// and the same pixels as translating the image directly.
+#[test]
+fn translate_files_writes_each_result_and_reports_each_bad_file() {
+    use ugatit_infer::files::{translate_files, FileOptions, Summary};
+    use ugatit_infer::inputs::{plan, Format};
+    let dir = tempfile::tempdir().unwrap();
+    let inputs = dir.path().join("in");
+    std::fs::create_dir_all(&inputs).unwrap();
+    // Not square: stretched to the model's square, and counted.
+    let photo = image::imageops::crop_imm(&face_photo(), 0, 0, 240, 200).to_image();
+    photo.save(inputs.join("face.png")).unwrap();
+    std::fs::write(inputs.join("broken.png"), b"not a png").unwrap();
+    let out = dir.path().join("out");
+    let jobs = plan(
+        &[inputs.to_str().unwrap().to_string()],
+        &out,
+        Format::Png,
+        true,
+    )
+    .unwrap();
+    let translator = light();
+    let options = FileOptions {
+        batch: 2,
+        overwrite: false,
+        max_pixels: u64::MAX,
+        image: Options {
+            heatmap: true,
+            ..Options::default()
+        },
+    };
+    let run = || {
+        let mut reports = Vec::new();
+        let mut finished = 0;
+        let summary = translate_files(
+            &translator,
+            &jobs,
+            &options,
+            |job, e| reports.push(format!("{}: {e}", job.input.display())),
+            |n| finished += n,
+        );
+        assert_eq!(finished, 2);
+        (summary, reports)
+    };
+    let (summary, reports) = run();
+    assert_eq!(
+        summary,
+        Summary {
+            done: 1,
+            failed: 1,
+            stretched: 1
+        }
+    );
+    assert_eq!(reports.len(), 1);
+    assert!(reports[0].contains("broken.png: "), "{reports:?}");
+    let written = read_rgb(&out.join("face.png"), u64::MAX).unwrap();
+    assert!(out.join("face_heatmap.png").is_file());
+    let direct = translator
+        .translate(&photo, &Options::default())
+        .unwrap()
+        .image;
+    assert_eq!(max_diff(&written, &direct), 0);
+
+    // Again: the result exists, so it is refused (named), not written over.
+    let (summary, reports) = run();
+    assert_eq!((summary.done, summary.failed), (0, 2));
+    assert!(
+        reports
+            .iter()
+            .any(|r| r.contains("exists (pass --overwrite")),
+        "{reports:?}"
+    );
+}
