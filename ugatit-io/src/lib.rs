@@ -9,13 +9,11 @@
 //! - [`face`]: the largest face in an image (SeetaFace's detector, compiled in).
 //! - [`device`]: `--device cpu|cuda|cuda:N`, checked, and the backend it runs on.
 //! - [`timing`]: medians of repeated runs and peak memory, for the `bench` commands.
-//! - [`huge_pages`]: the binaries' global allocator, transparent huge pages for large blocks
-//!   and a [`block_cache`] of freed ones.
+//!
+//! The binaries' global allocator is the `ugatit-alloc` crate.
 
-pub mod block_cache;
 pub mod device;
 pub mod face;
-pub mod huge_pages;
 pub mod image_file;
 pub mod pixels;
 pub mod region;

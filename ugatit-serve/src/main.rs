@@ -18,9 +18,9 @@ use ugatit_serve::model::{Model, ModelSpec};
 use ugatit_serve::server::Server;
 use ugatit_serve::worker::{Worker, WorkerConfig};
 
-/// Large tensors on transparent huge pages, freed ones reused (ugatit-io's `huge_pages`).
+/// Large tensors on transparent huge pages, freed ones reused (the `ugatit-alloc` crate).
 #[global_allocator]
-static ALLOC: ugatit_io::huge_pages::HugePageAlloc = ugatit_io::huge_pages::HugePageAlloc::new();
+static ALLOC: ugatit_alloc::HugePageAlloc = ugatit_alloc::HugePageAlloc::new();
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 enum Role {

@@ -25,9 +25,9 @@ use ugatit_train::eval::{self, EvalOptions, KidOptions};
 use ugatit_train::mirror::Mirror;
 use ugatit_train::run::{self, Start};
 
-/// Large tensors on transparent huge pages, freed ones reused (ugatit-io's `huge_pages`).
+/// Large tensors on transparent huge pages, freed ones reused (the `ugatit-alloc` crate).
 #[global_allocator]
-static ALLOC: ugatit_io::huge_pages::HugePageAlloc = ugatit_io::huge_pages::HugePageAlloc::new();
+static ALLOC: ugatit_alloc::HugePageAlloc = ugatit_alloc::HugePageAlloc::new();
 
 mod inspect;
 

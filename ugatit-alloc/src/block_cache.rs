@@ -1,4 +1,4 @@
-//! A bounded cache of freed large blocks, for the global allocator in [`crate::huge_pages`].
+//! A bounded cache of freed large blocks, for the global allocator in [`crate`].
 //!
 //! A training step allocates and frees the same tensor sizes in the same order every
 //! iteration. Returning each freed block to the kernel and mapping a fresh one for the next

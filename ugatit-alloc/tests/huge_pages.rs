@@ -8,7 +8,7 @@
 
 use std::alloc::{GlobalAlloc, Layout};
 
-use ugatit_io::huge_pages::{HugePageAlloc, THRESHOLD};
+use ugatit_alloc::{HugePageAlloc, THRESHOLD};
 
 const MIB: usize = 1 << 20;
 

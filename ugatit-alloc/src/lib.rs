@@ -1,5 +1,6 @@
 //! The binaries' global allocator: large blocks on transparent huge pages, and freed large
-//! blocks kept for reuse.
+//! blocks kept for reuse. A crate of its own: its `mmap`, `madvise` and `munmap` are the only
+//! `unsafe` code of the workspace outside the CPU kernels' matrix-product calls.
 //!
 //! A training step allocates and frees gigabytes of activations and gradients in blocks of
 //! megabytes. glibc serves each from fresh `mmap`ed 4 KiB pages, so every block costs one page
@@ -22,7 +23,9 @@
 
 use std::alloc::{GlobalAlloc, Layout, System};
 
-use crate::block_cache::BlockCache;
+mod block_cache;
+
+use block_cache::BlockCache;
 
 /// Blocks this large or larger are mapped here (a huge page is 2 MiB on x86-64 and most arm64).
 pub const THRESHOLD: usize = 4 << 20;
