@@ -258,10 +258,9 @@ impl RunDir {
     /// renamed aside (`.step-N.damaged` beside it), so that retention never counts it among the
     /// checkpoints to keep: what a resuming trainer does. Returns the damaged ones' errors with
     /// where each went. Readers use [`Self::latest_verified`], which changes nothing.
-    #[allow(clippy::type_complexity)]
     pub fn latest_verified_setting_aside(
         &self,
-    ) -> Result<(Option<Checkpoint>, Vec<(WeightsError, PathBuf)>), WeightsError> {
+    ) -> Result<(Option<Checkpoint>, Vec<SetAside>), WeightsError> {
         let all = self
             .checkpoints()
             .map_err(|e| WeightsError::io(self.checkpoints_dir(), e))?;
@@ -275,7 +274,10 @@ impl RunDir {
                     // An older copy set aside of the same step gives way to this one.
                     let _ = std::fs::remove_dir_all(&aside);
                     std::fs::rename(&c.dir, &aside).map_err(|io| WeightsError::io(&c.dir, io))?;
-                    damaged.push((e, aside));
+                    damaged.push(SetAside {
+                        error: e,
+                        moved_to: aside,
+                    });
                 }
             }
         }
@@ -410,6 +412,14 @@ impl StagedCheckpoint {
             dir: self.target,
         })
     }
+}
+
+/// A damaged checkpoint set aside by [`RunDir::latest_verified_setting_aside`]: why it failed
+/// verification, and where it was moved.
+#[derive(Debug)]
+pub struct SetAside {
+    pub error: WeightsError,
+    pub moved_to: PathBuf,
 }
 
 /// The one retention rule, for a run folder and a bucket alike: of `steps`, the newest `keep`

@@ -263,9 +263,11 @@ fn a_damaged_newest_checkpoint_is_reported_and_the_previous_one_used() {
     let (found, damaged) = run.latest_verified_setting_aside().unwrap();
     assert_eq!(found.unwrap().step, 3);
     assert_eq!(damaged.len(), 1);
-    assert!(damaged[0].0.to_string().contains("checksum mismatch"));
-    assert!(damaged[0].1.ends_with("checkpoints/.step-00000005.damaged"));
-    assert!(damaged[0].1.is_dir());
+    assert!(damaged[0].error.to_string().contains("checksum mismatch"));
+    assert!(damaged[0]
+        .moved_to
+        .ends_with("checkpoints/.step-00000005.damaged"));
+    assert!(damaged[0].moved_to.is_dir());
     let steps: Vec<u64> = run.checkpoints().unwrap().iter().map(|c| c.step).collect();
     assert_eq!(steps, [3]);
     // A file the trainer added is covered too.

@@ -79,10 +79,11 @@ fn fresh<B: AutodiffBackend>(
 /// reported here.
 fn newest_verified(run: &RunDir) -> Result<Option<Checkpoint>> {
     let (found, damaged) = run.latest_verified_setting_aside()?;
-    for (e, aside) in damaged {
+    for d in damaged {
         eprintln!(
-            "warning: skipping a damaged checkpoint (moved to {}): {e}",
-            aside.display()
+            "warning: skipping a damaged checkpoint (moved to {}): {}",
+            d.moved_to.display(),
+            d.error
         );
     }
     Ok(found)
