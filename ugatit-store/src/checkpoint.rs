@@ -226,7 +226,7 @@ impl RunDir {
     /// The newest checkpoint that passes [`Checkpoint::verify`], and the newer ones that did not
     /// (with why), for the caller to report.
     pub fn latest_verified(&self) -> Result<(Option<Checkpoint>, Vec<WeightsError>), WeightsError> {
-        self.latest_passing(Checkpoint::verify)
+        self.latest_passing(Checkpoint::verify, |_, e| Ok(e))
     }
 
     /// As [`Self::latest_verified`], checking only the networks' file
@@ -234,13 +234,16 @@ impl RunDir {
     pub fn latest_with_networks(
         &self,
     ) -> Result<(Option<Checkpoint>, Vec<WeightsError>), WeightsError> {
-        self.latest_passing(Checkpoint::verify_networks)
+        self.latest_passing(Checkpoint::verify_networks, |_, e| Ok(e))
     }
 
-    fn latest_passing(
+    /// The newest checkpoint that passes `check`, and what `on_bad` made of each newer one that
+    /// did not (newest first).
+    fn latest_passing<T>(
         &self,
         check: impl Fn(&Checkpoint) -> Result<(), WeightsError>,
-    ) -> Result<(Option<Checkpoint>, Vec<WeightsError>), WeightsError> {
+        mut on_bad: impl FnMut(Checkpoint, WeightsError) -> Result<T, WeightsError>,
+    ) -> Result<(Option<Checkpoint>, Vec<T>), WeightsError> {
         let all = self
             .checkpoints()
             .map_err(|e| WeightsError::io(self.checkpoints_dir(), e))?;
@@ -248,7 +251,7 @@ impl RunDir {
         for c in all.into_iter().rev() {
             match check(&c) {
                 Ok(()) => return Ok((Some(c), bad)),
-                Err(e) => bad.push(e),
+                Err(e) => bad.push(on_bad(c, e)?),
             }
         }
         Ok((None, bad))
@@ -261,27 +264,17 @@ impl RunDir {
     pub fn latest_verified_setting_aside(
         &self,
     ) -> Result<(Option<Checkpoint>, Vec<SetAside>), WeightsError> {
-        let all = self
-            .checkpoints()
-            .map_err(|e| WeightsError::io(self.checkpoints_dir(), e))?;
-        let mut damaged = Vec::new();
-        for c in all.into_iter().rev() {
-            match c.verify() {
-                Ok(()) => return Ok((Some(c), damaged)),
-                Err(e) => {
-                    let name = c.dir.file_name().unwrap_or_default().to_string_lossy();
-                    let aside = c.dir.with_file_name(format!(".{name}.damaged"));
-                    // An older copy set aside of the same step gives way to this one.
-                    let _ = std::fs::remove_dir_all(&aside);
-                    std::fs::rename(&c.dir, &aside).map_err(|io| WeightsError::io(&c.dir, io))?;
-                    damaged.push(SetAside {
-                        error: e,
-                        moved_to: aside,
-                    });
-                }
-            }
-        }
-        Ok((None, damaged))
+        self.latest_passing(Checkpoint::verify, |c, error| {
+            let name = c.dir.file_name().unwrap_or_default().to_string_lossy();
+            let aside = c.dir.with_file_name(format!(".{name}.damaged"));
+            // An older copy set aside of the same step gives way to this one.
+            let _ = std::fs::remove_dir_all(&aside);
+            std::fs::rename(&c.dir, &aside).map_err(|io| WeightsError::io(&c.dir, io))?;
+            Ok(SetAside {
+                error,
+                moved_to: aside,
+            })
+        })
     }
 
     /// Deletes checkpoints [`retention`] does not keep. Returns the steps removed.
